@@ -27,12 +27,13 @@ std::string attempt_feedback(failure_class c, const std::string& kind,
   return head + ": " + message;
 }
 
-std::string exhausted_feedback(failure_class c, const std::string& kind,
-                               const std::string& message, int attempts) {
-  auto head = class_text(c, kind);
-  if (head.empty()) return message;
-  head += " after " + std::to_string(attempts) + (attempts == 1 ? " attempt" : " attempts");
-  return head + ": " + message;
+std::string exhausted_feedback(failure_class c, const std::string& feedback, int attempts) {
+  if (class_text(c, "x").empty()) return feedback;
+  // The class text never contains ": ", so the first one ends it.
+  auto colon = feedback.find(": ");
+  auto suffix = " after " + std::to_string(attempts) + (attempts == 1 ? " attempt" : " attempts");
+  if (colon == std::string::npos) return feedback + suffix;
+  return feedback.substr(0, colon) + suffix + feedback.substr(colon);
 }
 
 attempt_verdict judge_attempt(failure_class c, int attempt_no, int max_retries) {

@@ -21,11 +21,11 @@ namespace caudal {
 /// other classes → `message` as is.
 std::string attempt_feedback(failure_class c, const std::string& kind, const std::string& message);
 
-/// The step's feedback once its last attempt failed: the class text followed
-/// by " after <n> attempts" ("Validation failed after 3 attempts: empty
-/// draft"); a single attempt reads "after 1 attempt".
-std::string exhausted_feedback(failure_class c, const std::string& kind,
-                               const std::string& message, int attempts);
+/// The step's feedback once its last attempt failed: the attempt's feedback
+/// with " after <n> attempts" after its class text ("Validation failed after
+/// 3 attempts: empty draft"); a single attempt reads "after 1 attempt".
+/// Feedback of a class without a class text is returned as is.
+std::string exhausted_feedback(failure_class c, const std::string& feedback, int attempts);
 
 enum class attempt_verdict {
   succeed,    ///< the step is done

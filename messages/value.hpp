@@ -6,12 +6,14 @@
 /// Thread-safety: a value is a plain value type; share copies, not references.
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include <caf/error.hpp>
 #include <caf/meta/load_callback.hpp>
 #include <caf/meta/type_name.hpp>
+#include <caf/sec.hpp>
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
 
@@ -47,7 +49,8 @@ typename Inspector::result_type inspect(Inspector& f, json& x) {
     std::vector<uint8_t> bytes;
     if constexpr (Inspector::reads_state) bytes = caudal::to_msgpack_bytes(x);
     auto load = caf::meta::load_callback([&]() -> caf::error {
-      if (!caudal::from_msgpack_bytes(bytes, x)) return caf::make_error(caf::sec::invalid_argument, "malformed value");
+      if (!caudal::from_msgpack_bytes(bytes, x))
+        return caf::make_error(caf::sec::invalid_argument, "malformed value");
       return caf::none;
     });
     return f(caf::meta::type_name("value"), bytes, load);
@@ -62,6 +65,20 @@ namespace adaptor {
 
 template <>
 struct pack<nlohmann::json> {
+  // msgpack-cxx 4.1's pack_double writes a whole-valued double (2.0) as an
+  // integer, which would turn JSON floats into integers on the way back. Write
+  // the float64 marker and big-endian bits ourselves; pack_bin_body appends
+  // raw bytes.
+  template <typename Stream>
+  static void pack_float64(packer<Stream>& o, double d) {
+    uint64_t bits;
+    std::memcpy(&bits, &d, sizeof bits);
+    char buf[9];
+    buf[0] = static_cast<char>(0xcb);
+    for (int i = 0; i < 8; ++i) buf[1 + i] = static_cast<char>((bits >> (56 - 8 * i)) & 0xff);
+    o.pack_bin_body(buf, sizeof buf);
+  }
+
   template <typename Stream>
   packer<Stream>& operator()(packer<Stream>& o, const nlohmann::json& v) const {
     switch (v.type()) {
@@ -79,7 +96,7 @@ struct pack<nlohmann::json> {
         o.pack(v.get<uint64_t>());
         break;
       case nlohmann::json::value_t::number_float:
-        o.pack(v.get<double>());
+        pack_float64(o, v.get<double>());
         break;
       case nlohmann::json::value_t::string:
         o.pack(v.get_ref<const std::string&>());

@@ -1,0 +1,286 @@
+// The pipeline actor: runs one scope's steps in order, owns the scope's
+// context, and supervises each step's attempts. It decides, from each
+// classified attempt result (or the down message of a crashed attempt):
+// next step, retry after backoff (its own timer), fallback, or fail upward.
+// The decisions themselves are plain functions in step_logic.hpp.
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/run_env.hpp"
+#include "actors/step_logic.hpp"
+#include "messages/type_ids.hpp"
+#include "runtime/lua_sandbox.hpp"
+
+namespace caudal {
+
+namespace {
+
+// One link of a step's fallback chain: the primary, then each fallback.
+struct chain_link {
+  const step_spec* spec = nullptr;
+  std::string locator;
+  std::string path;
+  attempt_plan plan;
+  int attempt = 1;
+  std::string feedback;  // the previous attempt's, given to the next one
+  step_result result;
+};
+
+struct pipeline_state {
+  static inline const char* name = "caudal.pipeline";
+  std::shared_ptr<const run_env> env;
+  scope_request scope;
+  caf::actor reply_to;
+  size_t index = 0;           // the step running now
+  value last_output;          // the previous step's output
+  value step_input;           // the running step's input
+  std::vector<chain_link> chain;
+  caf::actor attempt;         // the attempt running now, if any
+  uint64_t attempt_serial = 0;  // tells stale retry timers apart
+  bool is_cancelling = false;
+  run_outcome outcome;
+};
+
+using pipeline_self = caf::stateful_actor<pipeline_state>;
+
+class pipeline_driver {
+ public:
+  explicit pipeline_driver(pipeline_self* self) : self_(self), st_(self->state) {}
+
+  void begin_step() {
+    if (st_.is_cancelling) return finish(run_status::interrupted, "cancelled");
+    if (st_.index >= st_.scope.steps->size()) return finish(run_status::completed, {});
+    const auto& spec = (*st_.scope.steps)[st_.index];
+    auto locator = st_.scope.locator_prefix + std::to_string(st_.index);
+    auto path = st_.scope.path_prefix + spec.name;
+    if (spec.kind != step_kind::step)
+      return step_done(failed_result(spec, path,
+                                     std::string{"step kind '"} + to_string(spec.kind) +
+                                         "' cannot run in this build (simple steps only)"));
+    if (!compute_input(spec, path)) return;
+    st_.chain.clear();
+    push_link(spec, locator, path);
+    start_attempt();
+  }
+
+  void on_result(attempt_result r) {
+    if (st_.chain.empty()) return;
+    self_->demonitor(st_.attempt);
+    st_.attempt = nullptr;
+    auto& link = st_.chain.back();
+    st_.env->emit(event_kind::attempt_finished, link.path, r.attempt, value(r));
+    link.result.attempts += 1;
+    link.result.usage += r.usage;
+    link.result.latency_s += r.latency_s;
+    link.result.node = r.node;
+    auto verdict = judge_attempt(r.failure, link.attempt, link.spec->max_retries);
+    if (st_.is_cancelling && verdict == attempt_verdict::retry) verdict = attempt_verdict::halt;
+    switch (verdict) {
+      case attempt_verdict::succeed:
+        link.result.success = true;
+        link.result.status = "completed";
+        link.result.output = std::move(r.output);
+        return link_done();
+      case attempt_verdict::retry:
+        link.feedback = r.feedback;
+        link.attempt += 1;
+        self_->delayed_send(self_, backoff_delay(link.spec->backoff, link.attempt),
+                            retry_atom::value, st_.attempt_serial);
+        return;
+      case attempt_verdict::exhausted:
+        link.result.feedback = exhausted_feedback(r.failure, r.feedback, link.attempt);
+        link.result.status = "failed";
+        return link_done();
+      case attempt_verdict::halt:
+        link.result.feedback = r.feedback;
+        link.result.status = r.failure == failure_class::cancelled ? "cancelled" : "failed";
+        return step_done(fold_chain());
+    }
+  }
+
+  void on_down(const caf::down_msg& msg) {
+    if (msg.source != st_.attempt.address()) return;
+    // The attempt died without answering: a crash, classified as an agent failure.
+    attempt_result r;
+    r.step_path = st_.chain.back().path;
+    r.attempt = st_.chain.back().attempt;
+    r.failure = failure_class::agent;
+    r.error_kind = "Crashed";
+    r.feedback = attempt_feedback(r.failure, r.error_kind,
+                                  "attempt actor terminated: " + caf::to_string(msg.reason));
+    r.node = "local";
+    on_result(std::move(r));
+  }
+
+  void on_retry(uint64_t serial) {
+    if (serial != st_.attempt_serial || st_.chain.empty() || st_.attempt) return;
+    if (st_.is_cancelling) {
+      auto& link = st_.chain.back();
+      link.result.status = "cancelled";
+      link.result.feedback = "cancelled";
+      return step_done(fold_chain());
+    }
+    start_attempt();
+  }
+
+  void on_cancel() {
+    if (st_.is_cancelling) return;
+    st_.is_cancelling = true;
+    if (st_.attempt) {
+      self_->send(st_.attempt, cancel_atom::value);
+      return;  // the attempt answers, then the step ends as cancelled
+    }
+    if (!st_.chain.empty()) return on_retry(st_.attempt_serial);
+    finish(run_status::interrupted, "cancelled");
+  }
+
+  void on_chunk(const std::string& path, const std::string& text) {
+    st_.env->emit(event_kind::chunk, path, st_.chain.empty() ? 0 : st_.chain.back().attempt,
+                  value{{"text", text}});
+  }
+
+ private:
+  step_result failed_result(const step_spec& spec, const std::string& path, std::string why) {
+    step_result r;
+    r.name = spec.name;
+    r.path = path;
+    r.status = "failed";
+    r.feedback = std::move(why);
+    return r;
+  }
+
+  lua_scope scope_for_input() const {
+    lua_scope s;
+    s.input = &st_.last_output;
+    s.context = &st_.scope.context;
+    s.steps = &st_.scope.steps_scope;
+    return s;
+  }
+
+  bool compute_input(const step_spec& spec, const std::string& path) {
+    if (!spec.input) {
+      st_.step_input = st_.last_output;
+      return true;
+    }
+    auto r = lua_sandbox::for_this_thread().render_value(*spec.input, scope_for_input());
+    if (r) {
+      st_.step_input = std::move(*r.ok);
+      return true;
+    }
+    step_done(failed_result(spec, path, "input template '" + *spec.input + "' failed: " +
+                                            r.error.message));
+    return false;
+  }
+
+  void push_link(const step_spec& spec, std::string locator, std::string path) {
+    chain_link link;
+    link.spec = &spec;
+    link.plan = make_attempt_plan(st_.env->pipe, locator, st_.env->agents);
+    link.locator = std::move(locator);
+    link.path = std::move(path);
+    link.result.name = spec.name;
+    link.result.path = link.path;
+    st_.chain.push_back(std::move(link));
+  }
+
+  void start_attempt() {
+    auto& link = st_.chain.back();
+    attempt_request req;
+    req.run_id = st_.env->run_id;
+    req.step_path = link.path;
+    req.step_locator = link.locator;
+    req.attempt = link.attempt;
+    req.feedback = link.feedback;
+    req.input = st_.step_input;
+    req.context = st_.scope.context;
+    req.steps = st_.scope.steps_scope;
+    req.idempotency_key = st_.env->run_id + ":" + link.path + ":" + std::to_string(link.attempt);
+    st_.env->emit(event_kind::attempt_started, link.path, link.attempt, value(req));
+    ++st_.attempt_serial;
+    st_.attempt = st_.env->launch(self_, link.plan, req);
+  }
+
+  // The current link failed for good or succeeded: fall back, or end the step.
+  void link_done() {
+    auto& link = st_.chain.back();
+    if (!link.result.success && link.spec->fallback && !st_.is_cancelling) {
+      const auto& fb = *link.spec->fallback;
+      push_link(fb, link.locator + "/fallback", st_.chain.front().path + "/" + fb.name);
+      return start_attempt();
+    }
+    step_done(fold_chain());
+  }
+
+  step_result fold_chain() {
+    auto result = st_.chain.back().result;
+    for (size_t i = st_.chain.size() - 1; i > 0; --i)
+      result = combine_fallback(st_.chain[i - 1].result, result);
+    return result;
+  }
+
+  void step_done(step_result result) {
+    const auto& spec = (*st_.scope.steps)[st_.index];
+    st_.chain.clear();
+    st_.env->emit(event_kind::step_finished, result.path, result.attempts, value(result));
+    st_.outcome.usage += result.usage;
+    st_.outcome.steps.push_back(result);
+    if (!result.success) {
+      auto status = result.status == "cancelled" ? run_status::interrupted : run_status::failed;
+      return finish(status, "step '" + result.path + "': " + result.feedback);
+    }
+    if (apply_output_to_context(spec, result.output, st_.scope.context))
+      st_.env->emit(event_kind::context_changed, result.path, 0, st_.scope.context);
+    st_.scope.steps_scope[spec.name] = value{{"output", result.output}};
+    st_.last_output = std::move(result.output);
+    ++st_.index;
+    begin_step();
+  }
+
+  void finish(run_status status, std::string error) {
+    auto& out = st_.outcome;
+    out.run_id = st_.env->run_id;
+    out.status = status;
+    out.error = std::move(error);
+    out.output = status == run_status::completed ? st_.last_output : value{};
+    out.context = st_.scope.context;
+    self_->send(st_.reply_to, std::move(out));
+    self_->quit();
+  }
+
+  pipeline_self* self_;
+  pipeline_state& st_;
+};
+
+caf::behavior pipeline_actor(pipeline_self* self, std::shared_ptr<const run_env> env,
+                             scope_request scope, caf::actor reply_to) {
+  self->state.env = std::move(env);
+  self->state.last_output = scope.input;
+  self->state.scope = std::move(scope);
+  self->state.reply_to = std::move(reply_to);
+  self->set_down_handler([self](caf::down_msg& msg) { pipeline_driver{self}.on_down(msg); });
+  self->send(self, start_atom::value);
+  return {
+      [self](start_atom) { pipeline_driver{self}.begin_step(); },
+      [self](attempt_result& r) { pipeline_driver{self}.on_result(std::move(r)); },
+      [self](retry_atom, uint64_t serial) { pipeline_driver{self}.on_retry(serial); },
+      [self](cancel_atom) { pipeline_driver{self}.on_cancel(); },
+      [self](chunk_atom, const std::string& path, const std::string& text) {
+        pipeline_driver{self}.on_chunk(path, text);
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_pipeline_actor(caf::local_actor* parent, caf::actor_system& sys,
+                                std::shared_ptr<const run_env> env, scope_request req,
+                                caf::actor reply_to) {
+  if (parent != nullptr)
+    return parent->spawn<caf::monitored>(pipeline_actor, std::move(env), std::move(req),
+                                         std::move(reply_to));
+  return sys.spawn(pipeline_actor, std::move(env), std::move(req), std::move(reply_to));
+}
+
+}  // namespace caudal

@@ -1,0 +1,58 @@
+#pragma once
+/// What every actor of one run shares: the pipeline, the agents, the event
+/// sink, and how attempts are placed. Immutable after the run starts; shared
+/// as `std::shared_ptr<const run_env>`.
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+
+#include "actors/attempt_runner.hpp"
+#include "messages/attempt.hpp"
+#include "runtime/agent.hpp"
+#include "runtime/event_sink.hpp"
+#include "runtime/model.hpp"
+
+namespace caudal {
+
+/// Starts one attempt for `supervisor` (which monitors the returned actor)
+/// and returns its handle. The default spawns a local attempt actor; the
+/// cluster places attempts on workers through the same seam, and tests use
+/// it to inject crashing attempts.
+using attempt_launcher = std::function<caf::actor(
+    caf::local_actor* supervisor, const attempt_plan& plan, const attempt_request& req)>;
+
+struct run_env {
+  std::string run_id;
+  std::shared_ptr<const pipeline> pipe;
+  std::shared_ptr<const agent_registry> agents;
+  std::shared_ptr<event_sink> events;
+  attempt_launcher launch;
+
+  /// Emits an event stamped with this run's id and the wall clock.
+  void emit(event_kind kind, const std::string& path, int attempt, value data) const;
+};
+
+/// The default launcher: a local attempt actor (actors/attempt_actor.cpp).
+attempt_launcher local_attempt_launcher();
+
+/// Spawns the actor running one scope (a list of steps) of a run: the
+/// top-level pipeline, or later a loop iteration, branch or map item.
+/// It answers `parent` with one `run_outcome` and quits; `cancel_atom` stops it.
+struct scope_request {
+  const step_list* steps = nullptr;
+  std::string locator_prefix;  ///< prefix of the step locators ("" at top level)
+  std::string path_prefix;     ///< prefix of the step paths ("" at top level)
+  value input;
+  value context;
+  value steps_scope = value::object();  ///< `steps.<name>` visible in this scope
+};
+
+caf::actor spawn_pipeline_actor(caf::local_actor* parent_or_null, caf::actor_system& sys,
+                                std::shared_ptr<const run_env> env, scope_request req,
+                                caf::actor reply_to);
+
+}  // namespace caudal

@@ -1,0 +1,63 @@
+#pragma once
+/// The engine: the one facade the CLI and embedders use. It loads pipelines,
+/// holds the agent registry (add your own kinds before running), and runs
+/// pipelines on its actor system.
+///
+/// Thread-safety: register agent kinds before the first run; after that
+/// `run` may be called from several threads at once. No CAF in this header.
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "messages/run.hpp"
+#include "runtime/agent.hpp"
+#include "runtime/loader.hpp"
+
+namespace caudal {
+
+class process_runner;
+
+struct engine_options {
+  /// Scheduler threads; 0 = one per core.
+  size_t threads = 0;
+  /// Runs command agents; null = the real posix runner.
+  std::shared_ptr<process_runner> runner;
+};
+
+struct run_request {
+  std::shared_ptr<const pipeline> pipeline;
+  value input = "";
+  /// Deep-merged over the pipeline's `context:`.
+  value context = value::object();
+  /// Empty: a fresh id (`r` + UTC time + random suffix).
+  std::string run_id;
+  /// Receives every event of the run, one at a time, from engine threads.
+  std::function<void(const run_event&)> on_event;
+};
+
+class engine {
+ public:
+  explicit engine(engine_options options = {});
+  ~engine();
+  engine(const engine&) = delete;
+  engine& operator=(const engine&) = delete;
+
+  /// The registry; add kinds before the first run.
+  agent_registry& agents();
+
+  load_result load_file(const std::string& path) const;
+  load_result load_text(const std::string& text, const std::string& file = "<string>") const;
+
+  /// Runs a pipeline to its end and returns the outcome (blocking).
+  run_outcome run(const run_request& request);
+
+  /// A fresh run id.
+  static std::string make_run_id();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace caudal
