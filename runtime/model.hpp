@@ -29,6 +29,9 @@ struct agent_spec {
   std::string type;
   value config = value::object();
   source_pos pos;
+  /// The directory of the pipeline file: a relative `./x` program path of a
+  /// command agent resolves against it, as paths in config files do.
+  std::string base_dir;
 };
 
 struct backoff_spec {
