@@ -13,7 +13,7 @@
 namespace caudal {
 
 struct load_result {
-  std::shared_ptr<const pipeline> pipeline;  ///< set only when there are no errors
+  std::shared_ptr<const caudal::pipeline> pipeline;  ///< set only when there are no errors
   diagnostics errors;
   bool ok() const { return pipeline != nullptr; }
 };
