@@ -53,6 +53,7 @@ struct attempt_run {
     agent_call call;
     call.input = std::move(agent_input);
     call.context = &req.context;
+    call.steps = &req.steps;
     call.run_id = req.run_id;
     call.step_path = req.step_path;
     call.attempt = req.attempt;

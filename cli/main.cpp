@@ -1,1 +1,53 @@
-int main() { return 0; }
+// The `caudal` program: argument parsing and output only; the engine does the
+// work (runtime/engine.hpp).
+
+#include <cstdio>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "caudal/version.hpp"
+#include "cli/commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"caudal — a durable, distributed workflow engine for pipelines of agents"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string{"caudal "} + caudal::version_string);
+
+  caudal::cli::global_options globals;
+  app.add_option("--db", globals.db, "database directory (default ./.caudal)")
+      ->envname("CAUDAL_DB");
+  app.add_option("--log-level", globals.log_level, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+
+  caudal::cli::run_options run;
+  auto* run_cmd = app.add_subcommand("run", "run a pipeline and print its output");
+  run_cmd->add_option("file", run.file, "pipeline file (YAML)")->required();
+  auto* input = run_cmd->add_option("--input", run.input_text, "input as text");
+  auto* input_json = run_cmd->add_option("--input-json", run.input_json, "input as JSON");
+  auto* input_file = run_cmd->add_option("--input-file", run.input_file, "input read from a file");
+  input->excludes(input_json, input_file);
+  input_json->excludes(input_file);
+  run_cmd->add_option("--context-json", run.context_json, "JSON object merged over `context:`");
+  run_cmd->add_option("--run-id", run.run_id, "the run's id (default: generated)");
+  run_cmd->add_flag("--json", run.as_json, "print the whole result as JSON");
+
+  caudal::cli::validate_options validate;
+  auto* validate_cmd = app.add_subcommand("validate", "check a pipeline file");
+  validate_cmd->add_option("file", validate.file, "pipeline file (YAML)")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return caudal::cli::exit_invalid;
+  }
+
+  caudal::cli::apply_globals(globals);
+  if (*run_cmd) return caudal::cli::run_command(globals, run);
+  if (*validate_cmd) return caudal::cli::validate_command(globals, validate);
+  return caudal::cli::exit_invalid;
+}

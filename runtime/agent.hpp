@@ -26,6 +26,8 @@ class process_runner;
 struct agent_call {
   value input;
   const value* context = nullptr;
+  /// `steps.<name>.output` of earlier steps in scope (may be null).
+  const value* steps = nullptr;
   std::string run_id;
   std::string step_path;
   int attempt = 1;

@@ -26,7 +26,7 @@ struct engine_options {
 };
 
 struct run_request {
-  std::shared_ptr<const pipeline> pipeline;
+  std::shared_ptr<const caudal::pipeline> pipeline;
   value input = "";
   /// Deep-merged over the pipeline's `context:`.
   value context = value::object();

@@ -1,0 +1,127 @@
+#include "cli/commands.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "runtime/engine.hpp"
+#include "storage/db_location.hpp"
+
+namespace caudal::cli {
+
+namespace {
+
+void print_error(const std::string& message) { std::cerr << "caudal: " << message << '\n'; }
+
+void print_diagnostics(const diagnostics& errors) {
+  for (const auto& d : errors) std::cerr << d.to_string() << '\n';
+}
+
+std::optional<value> parse_json_flag(const std::string& flag, const std::string& text) {
+  try {
+    return value::parse(text);
+  } catch (const std::exception& e) {
+    print_error(flag + ": invalid JSON: " + e.what());
+    return std::nullopt;
+  }
+}
+
+std::optional<value> read_input(const run_options& o) {
+  if (!o.input_json.empty()) return parse_json_flag("--input-json", o.input_json);
+  if (!o.input_file.empty()) {
+    std::ifstream in{o.input_file, std::ios::binary};
+    if (!in) {
+      print_error("--input-file: cannot read '" + o.input_file + "': " + std::strerror(errno));
+      return std::nullopt;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    return value(text.str());
+  }
+  return value(o.input_text);
+}
+
+int exit_code_for(run_status s) {
+  switch (s) {
+    case run_status::completed: return exit_completed;
+    case run_status::paused: return exit_paused;
+    case run_status::usage_limit_exceeded: return exit_usage_limit;
+    case run_status::interrupted: return exit_interrupted;
+    case run_status::failed:
+    case run_status::running: break;
+  }
+  return exit_failed;
+}
+
+void print_output(const value& output) {
+  if (output.is_string())
+    std::cout << output.get_ref<const std::string&>() << '\n';
+  else
+    std::cout << output.dump(2) << '\n';
+}
+
+}  // namespace
+
+void apply_globals(const global_options& globals) {
+  spdlog::set_level(spdlog::level::from_str(globals.log_level));
+}
+
+int run_command(const global_options& globals, const run_options& o) {
+  auto input = read_input(o);
+  if (!input) return exit_invalid;
+  value context = value::object();
+  if (!o.context_json.empty()) {
+    auto parsed = parse_json_flag("--context-json", o.context_json);
+    if (!parsed) return exit_invalid;
+    if (!parsed->is_object()) {
+      print_error("--context-json: must be a JSON object, got " + parsed->dump());
+      return exit_invalid;
+    }
+    context = std::move(*parsed);
+  }
+  spdlog::debug("database: {}", resolve_db_path(globals.db));
+
+  engine eng;
+  auto loaded = eng.load_file(o.file);
+  if (!loaded.ok()) {
+    print_diagnostics(loaded.errors);
+    return exit_invalid;
+  }
+  run_request request;
+  request.pipeline = loaded.pipeline;
+  request.input = std::move(*input);
+  request.context = std::move(context);
+  request.run_id = o.run_id;
+  auto outcome = eng.run(request);
+
+  if (o.as_json) {
+    std::cout << value(outcome).dump(2) << '\n';
+  } else if (outcome.status == run_status::completed) {
+    print_output(outcome.output);
+  } else {
+    print_error("run " + outcome.run_id + " " + to_string(outcome.status) + ": " + outcome.error);
+  }
+  return exit_code_for(outcome.status);
+}
+
+int validate_command(const global_options&, const validate_options& o) {
+  engine eng;
+  auto loaded = eng.load_file(o.file);
+  if (!loaded.ok()) {
+    print_diagnostics(loaded.errors);
+    std::cerr << loaded.errors.size() << (loaded.errors.size() == 1 ? " error" : " errors")
+              << " in " << o.file << '\n';
+    return exit_invalid;
+  }
+  const auto& p = *loaded.pipeline;
+  std::cout << o.file << ": ok (pipeline '" << p.name << "', " << p.steps.size()
+            << (p.steps.size() == 1 ? " step)" : " steps)") << '\n';
+  return exit_completed;
+}
+
+}  // namespace caudal::cli

@@ -1,0 +1,40 @@
+#pragma once
+/// The CLI's subcommands (SPEC §7). Each returns the process exit code.
+
+#include <string>
+
+namespace caudal::cli {
+
+/// SPEC §7 exit codes.
+inline constexpr int exit_completed = 0;
+inline constexpr int exit_failed = 1;
+inline constexpr int exit_invalid = 2;
+inline constexpr int exit_usage_limit = 3;
+inline constexpr int exit_paused = 4;
+inline constexpr int exit_db_refused = 5;
+inline constexpr int exit_interrupted = 130;
+
+struct global_options {
+  std::string db;
+  std::string log_level = "warn";
+};
+
+struct run_options {
+  std::string file;
+  std::string input_text;
+  std::string input_json;
+  std::string input_file;
+  std::string context_json;
+  std::string run_id;
+  bool as_json = false;
+};
+
+struct validate_options {
+  std::string file;
+};
+
+void apply_globals(const global_options& globals);
+int run_command(const global_options& globals, const run_options& options);
+int validate_command(const global_options& globals, const validate_options& options);
+
+}  // namespace caudal::cli

@@ -1,0 +1,214 @@
+// The `caudal` binary end to end: stdout, --json, stderr and exit codes
+// (SPEC §7), on the examples and on small pipelines written by the tests.
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "messages/value.hpp"
+#include "runtime/process_runner.hpp"
+
+namespace caudal {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct cli_result {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+cli_result caudal_cli(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+  static auto runner = make_posix_process_runner();
+  process_spec spec;
+  spec.argv = {CAUDAL_BINARY};
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.env = std::move(env);
+  spec.timeout = std::chrono::seconds{60};
+  auto o = runner->run(spec, nullptr);
+  EXPECT_EQ(o.how, process_outcome::end::exited) << o.err;
+  return {o.exit_code, o.out, o.err};
+}
+
+std::string example(const std::string& name) {
+  return std::string{CAUDAL_EXAMPLES_DIR} + "/" + name;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("caudal-cli-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string write(const std::string& name, const std::string& text) {
+    auto path = dir_ / name;
+    std::ofstream{path} << text;
+    return path.string();
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(CliTest, HelloExamplePrintsJsonOutput) {
+  auto r = caudal_cli({"run", example("hello.yaml"), "--input", "world"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  auto out = value::parse(r.out);
+  EXPECT_EQ(out, (value{{"text", "HELLO, WORLD!"}, {"length", 13}, {"topic", "actors"}}));
+}
+
+TEST_F(CliTest, ReviewLoopExampleRevisesAfterFeedback) {
+  auto r = caudal_cli({"run", example("review_loop.yaml")});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "Final: Draft 2 on actors, revised after review (Plugin validation failed: add "
+            "concrete examples): with concrete examples\n");
+}
+
+TEST_F(CliTest, RetryExampleSucceedsOnTheThirdAttempt) {
+  auto r = caudal_cli({"run", example("retry_feedback.yaml"), "--input", "status?", "--json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  auto j = value::parse(r.out);
+  EXPECT_EQ(j["status"], "completed");
+  EXPECT_EQ(j["output"], "ready: 'status?' answered on attempt 3");
+  EXPECT_EQ(j["steps"][0]["attempts"], 3);
+}
+
+TEST_F(CliTest, FallbackExampleReportsTheFallback) {
+  auto r = caudal_cli({"run", example("fallback.yaml"), "--input", "weather", "--json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  auto j = value::parse(r.out);
+  EXPECT_EQ(j["output"], "cached answer for weather");
+  const auto& step = j["steps"][0];
+  EXPECT_EQ(step["fallback_triggered"], true);
+  EXPECT_EQ(step["attempts"], 3);
+  EXPECT_EQ(step["feedback"],
+            "Agent execution failed with NonZeroExit after 2 attempts: exit code 2: upstream "
+            "unavailable");
+}
+
+TEST_F(CliTest, JsonResultCarriesTheSpecFields) {
+  auto r = caudal_cli({"run", example("hello.yaml"), "--input", "x", "--json", "--run-id", "my-run"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  auto j = value::parse(r.out);
+  EXPECT_EQ(j["run_id"], "my-run");
+  EXPECT_EQ(j["status"], "completed");
+  for (auto key : {"cost_usd", "prompt_tokens", "completion_tokens", "total_tokens"})
+    EXPECT_TRUE(j["usage"].contains(key)) << key;
+  ASSERT_EQ(j["steps"].size(), 3u);
+  EXPECT_EQ(j["steps"][1]["name"], "shout");
+  EXPECT_EQ(j["steps"][1]["output"], "HELLO, X!");
+  EXPECT_EQ(j["steps"][1]["node"], "local");
+}
+
+TEST_F(CliTest, StringOutputPrintsRaw) {
+  auto file = write("p.yaml", R"(version: 1
+name: raw
+agents:
+  t: {type: template, template: "line one\nline \"two\""}
+steps: [{name: s, agent: t}]
+)");
+  auto r = caudal_cli({"run", file});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "line one\nline \"two\"\n");
+}
+
+TEST_F(CliTest, FailedRunExitsOneAndSaysWhy) {
+  auto file = write("p.yaml", R"yaml(version: 1
+name: failing
+agents:
+  bad: {type: lua, code: "error('boom')"}
+steps: [{name: s, agent: bad, max_retries: 0}]
+)yaml");
+  auto r = caudal_cli({"run", file, "--run-id", "r-fail"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("caudal: run r-fail failed: step 's': Agent execution failed with "
+                       "LuaError after 1 attempt: "),
+            std::string::npos)
+      << r.err;
+  auto j = caudal_cli({"run", file, "--json"});
+  EXPECT_EQ(j.code, 1);
+  EXPECT_EQ(value::parse(j.out)["status"], "failed");
+}
+
+TEST_F(CliTest, InvalidPipelineExitsTwoWithPositions) {
+  auto file = write("bad.yaml", R"(version: 1
+name: bad
+steps:
+  - name: s
+    bogus: 1
+)");
+  auto r = caudal_cli({"run", file});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find(file + ":4:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("MissingAgent: step 's' has no agent"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(file + ":5:5: unknown key 'bogus'"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, ValidateReportsOkOrEveryError) {
+  auto ok = caudal_cli({"validate", example("hello.yaml")});
+  EXPECT_EQ(ok.code, 0) << ok.err;
+  EXPECT_NE(ok.out.find("ok"), std::string::npos);
+  auto file = write("bad.yaml", R"(version: 1
+name: bad
+agents:
+  a: {type: nope}
+steps:
+  - {name: s, agent: missing}
+  - {name: s, agent: a}
+)");
+  auto bad = caudal_cli({"validate", file});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("unknown agent type 'nope'"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("unknown agent 'missing'"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("duplicate step name 's'"), std::string::npos) << bad.err;
+}
+
+TEST_F(CliTest, MissingFileExitsTwoNamingIt) {
+  auto r = caudal_cli({"run", "/nonexistent/p.yaml"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("/nonexistent/p.yaml"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, BadFlagsExitTwoNamingTheFlag) {
+  auto r = caudal_cli({"run", example("hello.yaml"), "--no-such-flag"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--no-such-flag"), std::string::npos) << r.err;
+  auto j = caudal_cli({"run", example("hello.yaml"), "--input-json", "{oops"});
+  EXPECT_EQ(j.code, 2);
+  EXPECT_NE(j.err.find("--input-json: invalid JSON"), std::string::npos) << j.err;
+  auto both = caudal_cli({"run", example("hello.yaml"), "--input", "a", "--input-json", "1"});
+  EXPECT_EQ(both.code, 2);
+  auto ctx = caudal_cli({"run", example("hello.yaml"), "--context-json", "[1]"});
+  EXPECT_EQ(ctx.code, 2);
+  EXPECT_NE(ctx.err.find("--context-json: must be a JSON object"), std::string::npos) << ctx.err;
+}
+
+TEST_F(CliTest, InputFileAndContextJson) {
+  auto input = write("in.txt", "from a file");
+  auto r = caudal_cli({"run", example("hello.yaml"), "--input-file", input, "--context-json",
+                       R"({"topic": "cli"})"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  auto out = value::parse(r.out);
+  EXPECT_EQ(out["text"], "HELLO, FROM A FILE!");
+  EXPECT_EQ(out["topic"], "cli");
+}
+
+TEST_F(CliTest, VersionAndHelp) {
+  auto v = caudal_cli({"--version"});
+  EXPECT_EQ(v.code, 0);
+  EXPECT_EQ(v.out.rfind("caudal ", 0), 0u) << v.out;
+  auto h = caudal_cli({"run", "--help"});
+  EXPECT_EQ(h.code, 0);
+  EXPECT_NE(h.out.find("--input-json"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace caudal
