@@ -1,16 +1,17 @@
 // The attempt actor: one attempt of a simple step. Non-blocking agents (lua,
-// template) run inline; blocking ones (command, HTTP) run on a detached job
-// actor of their own so they never stall the scheduler, and a cancel message
-// kills the job's child process through the shared cancel token.
+// template) run inline; blocking ones (command, HTTP) run on the engine's
+// blocking pool so they never stall the scheduler, and a cancel message kills
+// the job's child process through the shared cancel token.
 
 #include <caf/actor_system.hpp>
-#include <caf/blocking_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include "actors/attempt_runner.hpp"
 #include "actors/run_env.hpp"
 #include "messages/type_ids.hpp"
+#include "runtime/blocking_pool.hpp"
 #include "runtime/process_runner.hpp"
 
 namespace caudal {
@@ -20,56 +21,49 @@ namespace {
 struct attempt_state {
   static inline const char* name = "caudal.attempt";
   std::shared_ptr<cancel_token> cancel = std::make_shared<cancel_token>();
-  bool is_cancelled = false;
 };
 
 using attempt_self = caf::stateful_actor<attempt_state>;
 
+// Sends chunks to the supervisor as (chunk, path, text) messages; works from
+// any thread and for remote supervisors alike.
+chunk_callback chunk_forwarder(caf::actor supervisor, std::string path) {
+  return [supervisor = std::move(supervisor), path = std::move(path)](std::string_view text) {
+    caf::anon_send(supervisor, chunk_atom::value, path, std::string{text});
+  };
+}
+
 caf::behavior attempt_actor(attempt_self* self, attempt_plan plan, attempt_request req,
-                            caf::actor supervisor) {
-  auto path = req.step_path;
+                            caf::actor supervisor, std::shared_ptr<blocking_pool> pool) {
   if (!plan.blocking) {
-    auto forward_chunk = [&](std::string_view text) {
-      self->send(supervisor, chunk_atom::value, path, std::string{text});
-    };
-    self->send(supervisor, run_attempt(plan, req, nullptr, forward_chunk));
+    auto result = run_attempt(plan, req, nullptr, chunk_forwarder(supervisor, req.step_path));
+    self->send(supervisor, std::move(result));
     self->quit();
     return {};
   }
+  // The job answers the supervisor directly (one hop less on every blocking
+  // step) and then tells this actor to quit; a cancel in between reaches the
+  // child process through the shared token.
   auto token = self->state.cancel;
   auto me = caf::actor_cast<caf::actor>(self);
-  self->spawn([plan, req, token, me](caf::blocking_actor* job) {
-    auto forward_chunk = [&](std::string_view text) {
-      job->send(me, chunk_atom::value, std::string{text});
-    };
-    job->send(me, run_attempt(plan, req, token.get(), forward_chunk));
+  pool->submit([plan = std::move(plan), req = std::move(req), token, supervisor, me] {
+    auto result = run_attempt(plan, req, token.get(), chunk_forwarder(supervisor, req.step_path));
+    caf::send_as(me, supervisor, std::move(result));
+    caf::anon_send(me, done_atom::value);
   });
   return {
-      [=](attempt_result& r) {
-        if (self->state.is_cancelled && !r.success()) {
-          r.failure = failure_class::cancelled;
-          r.error_kind.clear();
-          r.feedback = "cancelled";
-        }
-        self->send(supervisor, std::move(r));
-        self->quit();
-      },
-      [=](chunk_atom, std::string& text) {
-        self->send(supervisor, chunk_atom::value, path, std::move(text));
-      },
-      [=](cancel_atom) {
-        self->state.is_cancelled = true;
-        self->state.cancel->cancel();
-      },
+      [self](done_atom) { self->quit(); },
+      [self](cancel_atom) { self->state.cancel->cancel(); },
   };
 }
 
 }  // namespace
 
-attempt_launcher local_attempt_launcher() {
-  return [](caf::local_actor* supervisor, const attempt_plan& plan, const attempt_request& req) {
+attempt_launcher local_attempt_launcher(std::shared_ptr<blocking_pool> pool) {
+  return [pool](caf::local_actor* supervisor, const attempt_plan& plan,
+                const attempt_request& req) {
     auto me = caf::actor_cast<caf::actor>(supervisor);
-    return supervisor->spawn<caf::monitored>(attempt_actor, plan, req, me);
+    return supervisor->spawn<caf::monitored>(attempt_actor, plan, req, me, pool);
   };
 }
 

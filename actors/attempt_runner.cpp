@@ -1,5 +1,7 @@
 #include "actors/attempt_runner.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 
 #include "actors/step_logic.hpp"
@@ -10,12 +12,55 @@ namespace caudal {
 
 namespace {
 
-bool agent_blocks(const pipeline& pipe, const agent_registry& agents, const std::string& name) {
+bool mentions(const std::string& code, std::string_view name) {
+  for (auto pos = code.find(name); pos != std::string::npos; pos = code.find(name, pos + 1)) {
+    auto is_ident = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+    bool starts = pos == 0 || !is_ident(code[pos - 1]);
+    bool ends = pos + name.size() == code.size() || !is_ident(code[pos + name.size()]);
+    if (starts && ends) return true;
+  }
+  return false;
+}
+
+// Whether an agent can read `name` (`steps` or `context`): lua and template
+// agents only through their code; command agents never; other kinds
+// (embedders' own) may, as far as we can tell.
+bool agent_reads(const agent_spec& spec, std::string_view name) {
+  if (spec.type == "command") return false;
+  if (spec.type == "lua") return mentions(spec.config.value("code", std::string{}), name);
+  if (spec.type == "template")
+    return mentions(spec.config.value("template", std::string{}), name);
+  return true;
+}
+
+bool step_reads(const pipeline& pipe, const step_spec& spec, std::string_view name) {
+  auto in_code = [&](const std::vector<lua_code>& list) {
+    return std::any_of(list.begin(), list.end(),
+                       [&](const lua_code& c) { return mentions(c.text, name); });
+  };
+  if (in_code(spec.prompt_processors) || in_code(spec.output_processors)) return true;
+  for (const auto& v : spec.validators)
+    if (mentions(v.expr.text, name)) return true;
+  auto agent_reads_name = [&](const std::string& agent_name) {
+    auto it = pipe.agents.find(agent_name);
+    return it != pipe.agents.end() && agent_reads(it->second, name);
+  };
+  if (agent_reads_name(spec.agent)) return true;
+  return std::any_of(spec.plugins.begin(), spec.plugins.end(),
+                     [&](const plugin_spec& p) { return agent_reads_name(p.agent); });
+}
+
+std::shared_ptr<agent> make_agent(const pipeline& pipe, const agent_registry& agents,
+                                  const std::string& name, std::string& error) {
   auto it = pipe.agents.find(name);
-  if (it == pipe.agents.end()) return false;
-  std::string error;
-  auto a = agents.make(it->second, error);
-  return a != nullptr && a->is_blocking();
+  if (it == pipe.agents.end()) {
+    error = "unknown agent '" + name + "'";
+    return nullptr;
+  }
+  std::string why;
+  std::shared_ptr<agent> made = agents.make(it->second, why);
+  if (!made) error = "agent '" + name + "': " + why;
+  return made;
 }
 
 // An attempt's state while it moves through the stages.
@@ -46,10 +91,8 @@ struct attempt_run {
     return false;
   }
 
-  agent_reply call_agent(const agent_spec& spec, value agent_input) {
-    std::string error;
-    auto agent = plan.agents->make(spec, error);
-    if (!agent) return agent_reply::failure("ConfigError", error);
+  agent_reply call_agent(const std::shared_ptr<agent>& agent, value agent_input) {
+    if (!agent) return agent_reply::failure("ConfigError", plan.agent_error);
     agent_call call;
     call.input = std::move(agent_input);
     call.context = &req.context;
@@ -82,10 +125,7 @@ struct attempt_run {
   }
 
   bool run_agent() {
-    auto it = plan.pipe->agents.find(plan.spec->agent);
-    if (it == plan.pipe->agents.end())
-      return fail(failure_class::agent, "ConfigError", "unknown agent '" + plan.spec->agent + "'");
-    auto reply = call_agent(it->second, input);
+    auto reply = call_agent(plan.main_agent, input);
     result.usage += reply.usage;
     if (!reply.ok) {
       if (reply.error.kind == "Cancelled") return fail(failure_class::cancelled, {}, "cancelled");
@@ -95,11 +135,8 @@ struct attempt_run {
     return true;
   }
 
-  bool run_plugin(const plugin_spec& plugin) {
-    auto it = plan.pipe->agents.find(plugin.agent);
-    if (it == plan.pipe->agents.end())
-      return fail(failure_class::plugin, {}, "unknown plugin agent '" + plugin.agent + "'");
-    auto reply = call_agent(it->second, value{{"output", output}, {"input", input}});
+  bool run_plugin(const plugin_spec& plugin, const std::shared_ptr<agent>& agent) {
+    auto reply = call_agent(agent, value{{"output", output}, {"input", input}});
     result.usage += reply.usage;
     if (!reply.ok) {
       if (reply.error.kind == "Cancelled") return fail(failure_class::cancelled, {}, "cancelled");
@@ -141,8 +178,8 @@ struct attempt_run {
     if (!run_processors(plan.spec->prompt_processors, input, "prompt")) return;
     if (!run_agent()) return;
     if (!run_processors(plan.spec->output_processors, output, "output")) return;
-    for (const auto& plugin : plan.spec->plugins)
-      if (!run_plugin(plugin)) return;
+    for (size_t i = 0; i < plan.spec->plugins.size(); ++i)
+      if (!run_plugin(plan.spec->plugins[i], plan.plugin_agents[i])) return;
     if (!run_validators()) return;
     result.output = std::move(output);
   }
@@ -155,9 +192,16 @@ attempt_plan make_attempt_plan(std::shared_ptr<const pipeline> pipe, const std::
   attempt_plan plan;
   plan.spec = find_step(*pipe, locator);
   if (plan.spec != nullptr) {
-    plan.blocking = agent_blocks(*pipe, *agents, plan.spec->agent);
-    for (const auto& p : plan.spec->plugins)
-      plan.blocking = plan.blocking || agent_blocks(*pipe, *agents, p.agent);
+    const auto& spec = *plan.spec;
+    plan.main_agent = make_agent(*pipe, *agents, spec.agent, plan.agent_error);
+    plan.blocking = plan.main_agent && plan.main_agent->is_blocking();
+    for (const auto& p : spec.plugins) {
+      auto made = make_agent(*pipe, *agents, p.agent, plan.agent_error);
+      plan.blocking = plan.blocking || (made && made->is_blocking());
+      plan.plugin_agents.push_back(std::move(made));
+    }
+    plan.needs_steps = step_reads(*pipe, spec, "steps");
+    plan.needs_context = step_reads(*pipe, spec, "context");
   }
   plan.pipe = std::move(pipe);
   plan.agents = std::move(agents);

@@ -19,13 +19,24 @@ namespace caudal {
 class cancel_token;
 
 /// What every attempt of one step shares: the step's spec (owned by the
-/// pipeline, which the plan keeps alive) and the agents to make.
+/// pipeline, which the plan keeps alive) and its agents, made once per plan.
+/// Attempts of one step never overlap, so they may share the agent instances.
 struct attempt_plan {
   std::shared_ptr<const pipeline> pipe;
   const step_spec* spec = nullptr;
   std::shared_ptr<const agent_registry> agents;
+  /// The step's agent and its plugins' agents (same order as spec->plugins);
+  /// null where the registry refused one (`agent_error` says why).
+  std::shared_ptr<agent> main_agent;
+  std::vector<std::shared_ptr<agent>> plugin_agents;
+  std::string agent_error;
   /// Whether the step's agent or one of its plugins may block.
   bool blocking = false;
+  /// Whether any code of the step can read `steps` / `context`; when not,
+  /// the supervisor leaves them out of the attempt request (they can be
+  /// large and would be copied for every attempt).
+  bool needs_steps = true;
+  bool needs_context = true;
   /// The node name reported in results.
   std::string node = "local";
 };

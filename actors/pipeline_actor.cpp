@@ -70,7 +70,7 @@ class pipeline_driver {
     self_->demonitor(st_.attempt);
     st_.attempt = nullptr;
     auto& link = st_.chain.back();
-    st_.env->emit(event_kind::attempt_finished, link.path, r.attempt, value(r));
+    st_.env->emit(event_kind::attempt_finished, link.path, r.attempt, [&] { return value(r); });
     link.result.attempts += 1;
     link.result.usage += r.usage;
     link.result.latency_s += r.latency_s;
@@ -138,7 +138,7 @@ class pipeline_driver {
 
   void on_chunk(const std::string& path, const std::string& text) {
     st_.env->emit(event_kind::chunk, path, st_.chain.empty() ? 0 : st_.chain.back().attempt,
-                  value{{"text", text}});
+                  [&] { return value{{"text", text}}; });
   }
 
  private:
@@ -194,10 +194,10 @@ class pipeline_driver {
     req.attempt = link.attempt;
     req.feedback = link.feedback;
     req.input = st_.step_input;
-    req.context = st_.scope.context;
-    req.steps = st_.scope.steps_scope;
+    if (link.plan.needs_context) req.context = st_.scope.context;
+    if (link.plan.needs_steps) req.steps = st_.scope.steps_scope;
     req.idempotency_key = st_.env->run_id + ":" + link.path + ":" + std::to_string(link.attempt);
-    st_.env->emit(event_kind::attempt_started, link.path, link.attempt, value(req));
+    st_.env->emit(event_kind::attempt_started, link.path, link.attempt, [&] { return value(req); });
     ++st_.attempt_serial;
     st_.attempt = st_.env->launch(self_, link.plan, req);
   }
@@ -223,7 +223,8 @@ class pipeline_driver {
   void step_done(step_result result) {
     const auto& spec = (*st_.scope.steps)[st_.index];
     st_.chain.clear();
-    st_.env->emit(event_kind::step_finished, result.path, result.attempts, value(result));
+    st_.env->emit(event_kind::step_finished, result.path, result.attempts,
+                  [&] { return value(result); });
     st_.outcome.usage += result.usage;
     st_.outcome.steps.push_back(result);
     if (!result.success) {
@@ -231,7 +232,7 @@ class pipeline_driver {
       return finish(status, "step '" + result.path + "': " + result.feedback);
     }
     if (apply_output_to_context(spec, result.output, st_.scope.context))
-      st_.env->emit(event_kind::context_changed, result.path, 0, st_.scope.context);
+      st_.env->emit(event_kind::context_changed, result.path, 0, [&] { return st_.scope.context; });
     st_.scope.steps_scope[spec.name] = value{{"output", result.output}};
     st_.last_output = std::move(result.output);
     ++st_.index;

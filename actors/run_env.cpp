@@ -4,8 +4,7 @@
 
 namespace caudal {
 
-void run_env::emit(event_kind kind, const std::string& path, int attempt, value data) const {
-  if (!events) return;
+void run_env::emit_now(event_kind kind, const std::string& path, int attempt, value data) const {
   run_event e;
   e.kind = kind;
   e.run_id = run_id;

@@ -18,6 +18,8 @@
 
 namespace caudal {
 
+class blocking_pool;
+
 /// Starts one attempt for `supervisor` (which monitors the returned actor)
 /// and returns its handle. The default spawns a local attempt actor; the
 /// cluster places attempts on workers through the same seam, and tests use
@@ -32,12 +34,22 @@ struct run_env {
   std::shared_ptr<event_sink> events;
   attempt_launcher launch;
 
-  /// Emits an event stamped with this run's id and the wall clock.
-  void emit(event_kind kind, const std::string& path, int attempt, value data) const;
+  /// Whether anyone consumes events; payloads are built only if so.
+  bool is_observed() const { return events != nullptr; }
+
+  /// Emits an event stamped with this run's id and the wall clock. `make_data`
+  /// builds the payload and is called only when the run is observed.
+  template <class MakeData>
+  void emit(event_kind kind, const std::string& path, int attempt, MakeData&& make_data) const {
+    if (is_observed()) emit_now(kind, path, attempt, std::forward<MakeData>(make_data)());
+  }
+
+  void emit_now(event_kind kind, const std::string& path, int attempt, value data) const;
 };
 
-/// The default launcher: a local attempt actor (actors/attempt_actor.cpp).
-attempt_launcher local_attempt_launcher();
+/// The default launcher: a local attempt actor (actors/attempt_actor.cpp)
+/// whose blocking agents run on `pool`.
+attempt_launcher local_attempt_launcher(std::shared_ptr<blocking_pool> pool);
 
 /// Spawns the actor running one scope (a list of steps) of a run: the
 /// top-level pipeline, or later a loop iteration, branch or map item.

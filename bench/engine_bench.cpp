@@ -1,6 +1,7 @@
 // Engine overhead through the real actor engine (issue targets):
 // - a chain of 1000 `lua` steps: per-step overhead ≤ 15 µs;
 // - `command` steps running /bin/true: ≤ 1.3× a bare posix_spawn + wait.
+// The argument is the number of scheduler threads (0 = the engine default).
 // Run: build/bench/caudal_bench --benchmark_min_time=2
 
 #include <spawn.h>
@@ -21,14 +22,11 @@ std::string chain_yaml(const std::string& agent_line, int steps) {
   return yaml;
 }
 
-caudal::engine& shared_engine() {
-  static caudal::engine eng;
-  return eng;
-}
-
 void run_chain(benchmark::State& state, const std::string& yaml, caudal::value input,
                const caudal::value& expected) {
-  auto& eng = shared_engine();
+  caudal::engine_options opts;
+  opts.threads = static_cast<size_t>(state.range(0));
+  caudal::engine eng{opts};
   auto loaded = eng.load_text(yaml, "bench.yaml");
   if (!loaded.ok()) {
     state.SkipWithError(loaded.errors.front().to_string().c_str());
@@ -53,12 +51,12 @@ void run_chain(benchmark::State& state, const std::string& yaml, caudal::value i
 void BM_LuaChain1000(benchmark::State& state) {
   run_chain(state, chain_yaml("a: {type: lua, code: \"input + 1\"}", 1000), 0, 1000);
 }
-BENCHMARK(BM_LuaChain1000)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_LuaChain1000)->Arg(0)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_CommandTrueChain50(benchmark::State& state) {
   run_chain(state, chain_yaml("a: {type: command, argv: [\"/bin/true\"]}", 50), "", "");
 }
-BENCHMARK(BM_CommandTrueChain50)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_CommandTrueChain50)->Arg(0)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // The floor for the command benchmark: 50 bare posix_spawn + waitpid of /bin/true.
 void BM_BareSpawnTrue50(benchmark::State& state) {

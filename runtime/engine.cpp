@@ -11,6 +11,7 @@
 #include "actors/run_env.hpp"
 #include "actors/step_logic.hpp"
 #include "messages/type_ids.hpp"
+#include "runtime/blocking_pool.hpp"
 #include "runtime/process_runner.hpp"
 
 namespace caudal {
@@ -20,8 +21,13 @@ namespace {
 struct engine_config : caf::actor_system_config {
   explicit engine_config(size_t threads) {
     register_types(*this);
+    // Measured on 2 cores (docs/performance.md): one scheduler thread with the
+    // sharing policy beats two threads (cross-thread hand-offs on every hop)
+    // and work stealing (its sleep-polling delays results from the blocking
+    // pool). Agents that block run on the pool, not on scheduler threads.
     set("scheduler.policy", caf::atom("sharing"));
-    if (threads > 0) set("scheduler.max-threads", threads);
+    set("scheduler.max-threads", threads > 0 ? threads : size_t{1});
+
     set("logger.verbosity", caf::atom("quiet"));
   }
 };
@@ -33,12 +39,16 @@ struct engine::impl {
       : runner(opts.runner ? opts.runner : make_posix_process_runner()),
         registry(agent_registry::with_builtins(runner)),
         config(opts.threads),
-        system(config) {}
+        system(config),
+        pool(std::make_shared<blocking_pool>()) {}
 
   std::shared_ptr<process_runner> runner;
   std::shared_ptr<agent_registry> registry;
   engine_config config;
   caf::actor_system system;
+  // Declared after the system so it is destroyed first: its jobs send to
+  // actors of the system.
+  std::shared_ptr<blocking_pool> pool;
 };
 
 engine::engine(engine_options options) : impl_(std::make_unique<impl>(std::move(options))) {}
@@ -74,8 +84,8 @@ run_outcome engine::run(const run_request& request) {
   env->run_id = request.run_id.empty() ? make_run_id() : request.run_id;
   env->pipe = request.pipeline;
   env->agents = impl_->registry;
-  env->events = std::make_shared<callback_event_sink>(request.on_event);
-  env->launch = local_attempt_launcher();
+  if (request.on_event) env->events = std::make_shared<callback_event_sink>(request.on_event);
+  env->launch = local_attempt_launcher(impl_->pool);
 
   scope_request scope;
   scope.steps = &request.pipeline->steps;
@@ -83,16 +93,17 @@ run_outcome engine::run(const run_request& request) {
   scope.context = request.pipeline->context;
   deep_merge(scope.context, request.context);
 
-  env->emit(event_kind::run_started, {}, 0,
-            value{{"pipeline", request.pipeline->name},
-                  {"input", scope.input},
-                  {"context", scope.context}});
+  env->emit(event_kind::run_started, {}, 0, [&] {
+    return value{{"pipeline", request.pipeline->name},
+                 {"input", scope.input},
+                 {"context", scope.context}};
+  });
 
   caf::scoped_actor waiter{impl_->system};
   spawn_pipeline_actor(nullptr, impl_->system, env, std::move(scope), waiter);
   run_outcome outcome;
   waiter->receive([&](run_outcome& o) { outcome = std::move(o); });
-  env->emit(event_kind::run_finished, {}, 0, value(outcome));
+  env->emit(event_kind::run_finished, {}, 0, [&] { return value(outcome); });
   return outcome;
 }
 

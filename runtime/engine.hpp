@@ -19,7 +19,8 @@ namespace caudal {
 class process_runner;
 
 struct engine_options {
-  /// Scheduler threads; 0 = one per core.
+  /// Actor scheduler threads; 0 = the default, 1 (see docs/performance.md).
+  /// Blocking agents run on a separate pool that grows as needed.
   size_t threads = 0;
   /// Runs command agents; null = the real posix runner.
   std::shared_ptr<process_runner> runner;

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "actors/run_env.hpp"
+#include "runtime/blocking_pool.hpp"
 #include "messages/type_ids.hpp"
 
 namespace caudal {
@@ -83,7 +84,8 @@ class PipelineActor : public ::testing::Test {
   }
 
   // Starts the run; `launch` replaces the default local attempt actors.
-  void start(attempt_launcher launch = local_attempt_launcher()) {
+  void start(attempt_launcher launch = {}) {
+    if (!launch) launch = local_attempt_launcher(pool);
     auto env = std::make_shared<run_env>();
     env->run_id = "r-test";
     env->pipe = std::make_shared<const pipeline>(pipe);
@@ -114,6 +116,7 @@ class PipelineActor : public ::testing::Test {
 
   test_config cfg;
   caf::actor_system sys;
+  std::shared_ptr<blocking_pool> pool = std::make_shared<blocking_pool>();
   caf::scheduler::test_coordinator& sched;
   pipeline pipe;
   std::map<std::string, std::shared_ptr<script>> scripts;
@@ -209,7 +212,7 @@ TEST_F(PipelineActor, CrashedAttemptActorIsAnAgentFailureAndIsRetried) {
         self->quit(caf::sec::runtime_error);
         return {};
       });
-    return local_attempt_launcher()(sup, plan, req);
+    return local_attempt_launcher(nullptr)(sup, plan, req);
   });
   ASSERT_EQ(launches, 1);
   sched.trigger_timeouts();
