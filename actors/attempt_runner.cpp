@@ -74,13 +74,8 @@ struct attempt_run {
   value output;
 
   lua_scope scope() const {
-    lua_scope s;
-    s.input = &input;
+    auto s = attempt_scope(&input, &req.context, &req.steps, req.attempt, req.feedback);
     s.output = output.is_discarded() ? nullptr : &output;
-    s.context = &req.context;
-    s.steps = &req.steps;
-    s.attempt = req.attempt;
-    s.feedback = &req.feedback;
     return s;
   }
 

@@ -58,11 +58,17 @@ int exit_code_for(run_status s) {
   return exit_failed;
 }
 
+// Pretty JSON; bytes that are not UTF-8 (a program's raw output) print as
+// U+FFFD instead of aborting the print.
+std::string to_text(const value& v) {
+  return v.dump(2, ' ', false, value::error_handler_t::replace);
+}
+
 void print_output(const value& output) {
   if (output.is_string())
     std::cout << output.get_ref<const std::string&>() << '\n';
   else
-    std::cout << output.dump(2) << '\n';
+    std::cout << to_text(output) << '\n';
 }
 
 }  // namespace
@@ -100,7 +106,7 @@ int run_command(const global_options& globals, const run_options& o) {
   auto outcome = eng.run(request);
 
   if (o.as_json) {
-    std::cout << value(outcome).dump(2) << '\n';
+    std::cout << to_text(value(outcome)) << '\n';
   } else if (outcome.status == run_status::completed) {
     print_output(outcome.output);
   } else {

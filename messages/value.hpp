@@ -43,7 +43,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, json& x) {
   if constexpr (std::is_same_v<typename Inspector::result_type, void>) {
     // Stringification (deep_to_string, logs): human-readable JSON.
-    std::string text = x.dump();
+    std::string text = x.dump(-1, ' ', false, json::error_handler_t::replace);
     return f(text);
   } else {
     std::vector<uint8_t> bytes;

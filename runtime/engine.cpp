@@ -2,11 +2,13 @@
 
 #include <chrono>
 #include <ctime>
+#include <future>
 #include <random>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
-#include <caf/scoped_actor.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
 
 #include "actors/run_env.hpp"
 #include "actors/step_logic.hpp"
@@ -79,7 +81,20 @@ std::string engine::make_run_id() {
   return std::string{"r"} + stamp + "-" + suffix;
 }
 
-run_outcome engine::run(const run_request& request) {
+struct run_handle::state {
+  std::string run_id;
+  std::shared_ptr<const run_env> env;
+  caf::actor root;
+  std::shared_future<run_outcome> outcome;
+};
+
+const std::string& run_handle::run_id() const { return state_->run_id; }
+
+run_outcome run_handle::wait() { return state_->outcome.get(); }
+
+void run_handle::cancel() { caf::anon_send(state_->root, cancel_atom::value); }
+
+run_handle engine::start(const run_request& request) {
   auto env = std::make_shared<run_env>();
   env->run_id = request.run_id.empty() ? make_run_id() : request.run_id;
   env->pipe = request.pipeline;
@@ -92,19 +107,32 @@ run_outcome engine::run(const run_request& request) {
   scope.input = request.input;
   scope.context = request.pipeline->context;
   deep_merge(scope.context, request.context);
-
   env->emit(event_kind::run_started, {}, 0, [&] {
     return value{{"pipeline", request.pipeline->name},
                  {"input", scope.input},
                  {"context", scope.context}};
   });
 
-  caf::scoped_actor waiter{impl_->system};
-  spawn_pipeline_actor(nullptr, impl_->system, env, std::move(scope), waiter);
-  run_outcome outcome;
-  waiter->receive([&](run_outcome& o) { outcome = std::move(o); });
-  env->emit(event_kind::run_finished, {}, 0, [&] { return value(outcome); });
-  return outcome;
+  auto promise = std::make_shared<std::promise<run_outcome>>();
+  auto st = std::make_shared<run_handle::state>();
+  st->run_id = env->run_id;
+  st->env = env;
+  st->outcome = promise->get_future().share();
+  // The collector ends the run: it publishes the outcome and the last event.
+  // (Its state goes in as arguments: CAF 0.17 dereferences a null pointer
+  // when a function actor is spawned without any.)
+  auto collector = impl_->system.spawn(
+      [](caf::event_based_actor* self, std::shared_ptr<const run_env> env,
+         std::shared_ptr<std::promise<run_outcome>> promise) {
+        return caf::behavior{[self, env, promise](run_outcome& outcome) {
+          env->emit(event_kind::run_finished, {}, 0, [&] { return value(outcome); });
+          promise->set_value(std::move(outcome));
+          self->quit();
+        }};
+      },
+      env, promise);
+  st->root = spawn_pipeline_actor(nullptr, impl_->system, env, std::move(scope), collector);
+  return run_handle{st};
 }
 
 }  // namespace caudal

@@ -37,6 +37,25 @@ struct run_request {
   std::function<void(const run_event&)> on_event;
 };
 
+/// A run in progress, from `engine::start`. Copies share the run.
+class run_handle {
+ public:
+  const std::string& run_id() const;
+  /// Blocks until the run has ended and returns its outcome (every call
+  /// returns the same outcome).
+  run_outcome wait();
+  /// Asks the run to stop: the running attempt is cancelled (its child
+  /// process group killed), nothing new starts, and the run ends as
+  /// `interrupted`. Safe from any thread; a second call does nothing.
+  void cancel();
+
+  struct state;
+  explicit run_handle(std::shared_ptr<state> s) : state_(std::move(s)) {}
+
+ private:
+  std::shared_ptr<state> state_;
+};
+
 class engine {
  public:
   explicit engine(engine_options options = {});
@@ -50,8 +69,11 @@ class engine {
   load_result load_file(const std::string& path) const;
   load_result load_text(const std::string& text, const std::string& file = "<string>") const;
 
+  /// Starts a run and returns at once.
+  run_handle start(const run_request& request);
+
   /// Runs a pipeline to its end and returns the outcome (blocking).
-  run_outcome run(const run_request& request);
+  run_outcome run(const run_request& request) { return start(request).wait(); }
 
   /// A fresh run id.
   static std::string make_run_id();

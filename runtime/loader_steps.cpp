@@ -3,6 +3,7 @@
 // validators, fallback, cache and expected usage.
 
 #include <algorithm>
+#include <cctype>
 #include <memory>
 
 #include "runtime/loader_detail.hpp"
@@ -74,6 +75,15 @@ void read_name(load_state& st, const mapping_view& view, step_spec& spec, scope_
   const auto& node = view.find("name")->value;
   if (name->empty()) {
     st.error(node, "'name' of " + view.where() + " must not be empty");
+    return;
+  }
+  // Names become segments of step paths (`refine/2/score`), of idempotency
+  // keys and of `steps.<name>` in Lua: keep them to one safe alphabet.
+  auto is_allowed = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  };
+  if (!std::all_of(name->begin(), name->end(), is_allowed)) {
+    st.error(node, "step name '" + *name + "' may only contain letters, digits, '_' and '-'");
     return;
   }
   spec.name = *name;

@@ -19,6 +19,9 @@ namespace caudal::lua_detail {
 /// runs.
 void push_safe_base(lua_State* L);
 
+/// Whether the value at `index` is the JSON null sentinel.
+bool is_null(lua_State* L, int index);
+
 /// Compiles `code` as `return <code>`, else as a chunk (chunk name "expr");
 /// leaves the function, or the error message of the more plausible reading,
 /// on the stack and returns lua_load's status. Never raises.

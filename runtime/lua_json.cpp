@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 
+#include "runtime/lua_detail.hpp"
 #include "runtime/lua_sandbox.hpp"
 
 namespace caudal {
@@ -281,6 +282,10 @@ class lua_to_json {
 };
 
 }  // namespace
+
+bool lua_detail::is_null(lua_State* L, int index) {
+  return lua_islightuserdata(L, index) && lua_touserdata(L, index) == &null_sentinel_tag;
+}
 
 void push_json(lua_State* L, const value& v) {
   push_at_depth(L, v, 1);

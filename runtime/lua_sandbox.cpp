@@ -342,7 +342,9 @@ lua_result<bool> lua_sandbox::eval_bool(std::string_view code, const lua_scope& 
   std::string error;
   const std::string_view pieces[] = {code};
   if (!impl_->core.run(pieces, scope, error)) return failed<bool>(std::move(error));
-  bool truth = lua_toboolean(state_, -1) != 0;
+  // JSON null is false here, as None/null are to pipeline authors coming from
+  // Python or JavaScript: `exit_when: output.done` must not fire on null.
+  bool truth = lua_toboolean(state_, -1) != 0 && !lua_detail::is_null(state_, -1);
   lua_pop(state_, 1);
   return succeeded(truth);
 }

@@ -39,6 +39,20 @@ struct lua_scope {
   const std::string* feedback = nullptr;
 };
 
+/// The scope of a step's code during one attempt: `input`, `context`,
+/// `steps`, `attempt`, and `feedback` (nil on a first attempt, where there is
+/// none: nil reads better in Lua than "").
+inline lua_scope attempt_scope(const value* input, const value* context, const value* steps,
+                               int64_t attempt, const std::string& feedback) {
+  lua_scope s;
+  s.input = input;
+  s.context = context;
+  s.steps = steps;
+  s.attempt = attempt;
+  s.feedback = feedback.empty() ? nullptr : &feedback;
+  return s;
+}
+
 struct lua_limits {
   /// VM instructions one evaluation may execute.
   int64_t instruction_budget = 50'000'000;
@@ -74,7 +88,8 @@ class lua_sandbox {
   /// arrays, `null` stays null; a Lua nil becomes JSON null).
   lua_result<value> eval(std::string_view code, const lua_scope& scope);
 
-  /// Evaluates `code` and returns its Lua truthiness (nil and false are false).
+  /// Evaluates `code` and returns its truthiness: nil, false and JSON null
+  /// are false, everything else is true (0 and "" too, as in Lua).
   lua_result<bool> eval_bool(std::string_view code, const lua_scope& scope);
 
   /// Renders a template: text with `{{ expr }}` holes. A string renders as is,

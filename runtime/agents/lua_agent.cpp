@@ -11,13 +11,7 @@ class lua_agent final : public agent {
   explicit lua_agent(std::string code) : code_(std::move(code)) {}
 
   agent_reply invoke(const agent_call& call) override {
-    lua_scope scope;
-    scope.input = &call.input;
-    scope.context = call.context;
-    scope.steps = call.steps;
-    scope.attempt = call.attempt;
-    // A first attempt has no feedback: nil reads better in Lua than "".
-    scope.feedback = call.feedback.empty() ? nullptr : &call.feedback;
+    auto scope = attempt_scope(&call.input, call.context, call.steps, call.attempt, call.feedback);
     auto output = lua_sandbox::for_this_thread().eval(code_, scope);
     if (!output) return agent_reply::failure("LuaError", output.error.message);
     return agent_reply::success(std::move(*output.ok));

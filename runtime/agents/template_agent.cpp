@@ -11,13 +11,7 @@ class template_agent final : public agent {
   explicit template_agent(std::string text) : text_(std::move(text)) {}
 
   agent_reply invoke(const agent_call& call) override {
-    lua_scope scope;
-    scope.input = &call.input;
-    scope.context = call.context;
-    scope.steps = call.steps;
-    scope.attempt = call.attempt;
-    // A first attempt has no feedback: nil reads better in Lua than "".
-    scope.feedback = call.feedback.empty() ? nullptr : &call.feedback;
+    auto scope = attempt_scope(&call.input, call.context, call.steps, call.attempt, call.feedback);
     auto text = lua_sandbox::for_this_thread().render(text_, scope);
     if (!text) return agent_reply::failure("TemplateError", text.error.message);
     return agent_reply::success(value(std::move(*text.ok)));

@@ -201,6 +201,19 @@ TEST_F(CliTest, InputFileAndContextJson) {
   EXPECT_EQ(out["topic"], "cli");
 }
 
+TEST_F(CliTest, NonUtf8OutputStillPrintsValidJson) {
+  auto file = write("p.yaml", std::string{R"(version: 1
+name: bytes
+agents:
+  raw: {type: command, argv: [")"} + CAUDAL_FIXTURES_DIR + R"(/binary_out.sh"]}
+steps: [{name: s, agent: raw}]
+)");
+  auto r = caudal_cli({"run", file, "--json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  auto j = value::parse(r.out);
+  EXPECT_EQ(j["output"], "\xef\xbf\xbdok");  // U+FFFD, then the text
+}
+
 TEST_F(CliTest, VersionAndHelp) {
   auto v = caudal_cli({"--version"});
   EXPECT_EQ(v.code, 0);

@@ -98,9 +98,12 @@ class PipelineActor : public ::testing::Test {
     scope.input = "in";
     scope.context = value{{"k", "initial"}};
     auto out = outcome_;
-    collector_ = sys.spawn([out](caf::event_based_actor*) -> caf::behavior {
-      return {[out](run_outcome& o) { *out = std::move(o); }};
-    });
+    // Function actors always get an argument here: CAF 0.17 dereferences a
+    // null pointer (UBSan reports it) when one is spawned without any.
+    collector_ = sys.spawn(
+        [](caf::event_based_actor*, std::shared_ptr<std::optional<run_outcome>> out)
+            -> caf::behavior { return {[out](run_outcome& o) { *out = std::move(o); }}; },
+        out);
     pipeline_ = spawn_pipeline_actor(nullptr, sys, env, std::move(scope), collector_);
     sched.run();
   }
@@ -208,10 +211,12 @@ TEST_F(PipelineActor, CrashedAttemptActorIsAnAgentFailureAndIsRetried) {
   int launches = 0;
   start([&launches](caf::local_actor* sup, const attempt_plan& plan, const attempt_request& req) {
     if (++launches == 1)
-      return sup->spawn<caf::monitored>([](caf::event_based_actor* self) -> caf::behavior {
-        self->quit(caf::sec::runtime_error);
-        return {};
-      });
+      return sup->spawn<caf::monitored>(
+          [](caf::event_based_actor* self, caf::error reason) -> caf::behavior {
+            self->quit(std::move(reason));
+            return {};
+          },
+          caf::make_error(caf::sec::runtime_error));
     return local_attempt_launcher(nullptr)(sup, plan, req);
   });
   ASSERT_EQ(launches, 1);
@@ -247,7 +252,7 @@ TEST_F(PipelineActor, CancelReachesTheRunningAttempt) {
   start([got_cancel](caf::local_actor* sup, const attempt_plan&, const attempt_request& req) {
     auto me = caf::actor_cast<caf::actor>(sup);
     return sup->spawn<caf::monitored>(
-        [got_cancel, me, req](caf::event_based_actor* self) -> caf::behavior {
+        [got_cancel, req](caf::event_based_actor* self, caf::actor me) -> caf::behavior {
           return {[=](cancel_atom) {
             *got_cancel = true;
             attempt_result r;
@@ -257,7 +262,8 @@ TEST_F(PipelineActor, CancelReachesTheRunningAttempt) {
             self->send(me, r);
             self->quit();
           }};
-        });
+        },
+        me);
   });
   EXPECT_FALSE(outcome());
   caf::anon_send(pipeline_, cancel_atom::value);

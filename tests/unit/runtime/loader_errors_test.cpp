@@ -227,6 +227,20 @@ steps:
                           "p.yaml:7:55: branches of step 'p' must not be empty"));
 }
 
+TEST_F(LoaderErrors, StepNamesStayInThePathAlphabet) {
+  EXPECT_THAT(errors(R"(name: x
+agents: {a: {type: template, template: hi}}
+steps:
+  - {name: a/b, agent: a}
+  - {name: "has space", agent: a}
+  - {name: ok_name-2, agent: a}
+)"),
+              ElementsAre("p.yaml:4:12: step name 'a/b' may only contain letters, digits, '_' "
+                          "and '-'",
+                          "p.yaml:5:12: step name 'has space' may only contain letters, digits, "
+                          "'_' and '-'"));
+}
+
 TEST_F(LoaderErrors, ConstructsRequireTheirKeys) {
   EXPECT_THAT(errors(R"(name: x
 steps:

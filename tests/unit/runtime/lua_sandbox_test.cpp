@@ -210,7 +210,7 @@ TEST_F(LuaSandboxTest, EvalBoolUsesLuaTruthiness) {
   };
   EXPECT_TRUE(truth("0"));
   EXPECT_TRUE(truth("''"));
-  EXPECT_TRUE(truth("null"));
+  EXPECT_FALSE(truth("null"));  // JSON null is false, unlike a Lua userdata
   EXPECT_FALSE(truth("nil"));
   EXPECT_FALSE(truth("false"));
   EXPECT_FALSE(truth("1 > 2"));
