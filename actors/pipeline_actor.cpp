@@ -8,6 +8,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "actors/constructs.hpp"
 #include "actors/run_env.hpp"
 #include "actors/step_logic.hpp"
 #include "messages/type_ids.hpp"
@@ -38,6 +39,7 @@ struct pipeline_state {
   value step_input;           // the running step's input
   std::vector<chain_link> chain;
   caf::actor attempt;         // the attempt running now, if any
+  caf::actor construct;       // the construct running now, if any
   uint64_t attempt_serial = 0;  // tells stale retry timers apart
   bool is_cancelling = false;
   run_outcome outcome;
@@ -55,11 +57,12 @@ class pipeline_driver {
     const auto& spec = (*st_.scope.steps)[st_.index];
     auto locator = st_.scope.locator_prefix + std::to_string(st_.index);
     auto path = st_.scope.path_prefix + spec.name;
-    if (spec.kind != step_kind::step)
+    if (spec.kind == step_kind::hitl)
       return step_done(failed_result(spec, path,
-                                     std::string{"step kind '"} + to_string(spec.kind) +
-                                         "' cannot run in this build (simple steps only)"));
+                                     "step kind 'hitl' cannot run in this build (it arrives "
+                                     "with durable runs)"));
     if (!compute_input(spec, path)) return;
+    if (spec.kind != step_kind::step) return start_construct(spec, locator, path);
     st_.chain.clear();
     push_link(spec, locator, path);
     start_attempt();
@@ -101,7 +104,13 @@ class pipeline_driver {
   }
 
   void on_down(const caf::down_msg& msg) {
-    if (msg.source != st_.attempt.address()) return;
+    if (st_.construct && msg.source == st_.construct.address()) {
+      st_.construct = nullptr;
+      const auto& spec = (*st_.scope.steps)[st_.index];
+      return step_done(failed_result(spec, st_.scope.path_prefix + spec.name,
+                                     "construct terminated: " + caf::to_string(msg.reason)));
+    }
+    if (!st_.attempt || msg.source != st_.attempt.address()) return;
     // The attempt died without answering: a crash, classified as an agent failure.
     attempt_result r;
     r.step_path = st_.chain.back().path;
@@ -125,9 +134,21 @@ class pipeline_driver {
     start_attempt();
   }
 
+  void on_construct(construct_result& r) {
+    if (!st_.construct) return;
+    self_->demonitor(st_.construct);
+    st_.construct = nullptr;
+    if (r.result.success) st_.scope.context = std::move(r.context);
+    step_done(std::move(r.result));
+  }
+
   void on_cancel() {
     if (st_.is_cancelling) return;
     st_.is_cancelling = true;
+    if (st_.construct) {
+      self_->send(st_.construct, cancel_atom::value);
+      return;  // the construct answers cancelled, then the scope ends
+    }
     if (st_.attempt) {
       self_->send(st_.attempt, cancel_atom::value);
       return;  // the attempt answers, then the step ends as cancelled
@@ -172,6 +193,18 @@ class pipeline_driver {
     step_done(failed_result(spec, path, "input template '" + *spec.input + "' failed: " +
                                             r.error.message));
     return false;
+  }
+
+  void start_construct(const step_spec& spec, const std::string& locator,
+                       const std::string& path) {
+    construct_request req;
+    req.spec = &spec;
+    req.locator = locator;
+    req.path = path;
+    req.input = st_.step_input;
+    req.context = st_.scope.context;
+    req.steps_scope = st_.scope.steps_scope;
+    st_.construct = spawn_construct_actor(self_, st_.env, std::move(req));
   }
 
   void push_link(const step_spec& spec, std::string locator, std::string path) {
@@ -267,6 +300,7 @@ caf::behavior pipeline_actor(pipeline_self* self, std::shared_ptr<const run_env>
       [self](attempt_result& r) { pipeline_driver{self}.on_result(std::move(r)); },
       [self](retry_atom, uint64_t serial) { pipeline_driver{self}.on_retry(serial); },
       [self](cancel_atom) { pipeline_driver{self}.on_cancel(); },
+      [self](construct_result& r) { pipeline_driver{self}.on_construct(r); },
       [self](chunk_atom, const std::string& path, const std::string& text) {
         pipeline_driver{self}.on_chunk(path, text);
       },

@@ -77,6 +77,23 @@ typename Inspector::result_type inspect(Inspector& f, run_outcome& x) {
            x.error, x.context);
 }
 
+/// What a construct (loop, parallel, conditional, map) answers the pipeline
+/// actor that started it: its step result (children listed) and the context
+/// to continue with (already merged; unchanged unless it succeeded).
+struct construct_result {
+  step_result result;
+  value context;
+
+  friend bool operator==(const construct_result&, const construct_result&) = default;
+
+  MSGPACK_DEFINE_MAP(result, context)
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, construct_result& x) {
+  return f(caf::meta::type_name("construct_result"), x.result, x.context);
+}
+
 /// The SPEC §7 `--json` object: run_id, status, output, usage (with
 /// total_tokens), steps, and error when there is one.
 void to_json(value& j, const run_outcome& r);

@@ -20,6 +20,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(caudal, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(caudal, (caudal::attempt_result))
   CAF_ADD_TYPE_ID(caudal, (caudal::run_event))
   CAF_ADD_TYPE_ID(caudal, (caudal::run_outcome))
+  CAF_ADD_TYPE_ID(caudal, (caudal::construct_result))
 CAF_END_TYPE_ID_BLOCK(caudal)
 
 namespace caudal {

@@ -147,6 +147,12 @@ TEST(MessagesRoundTrip, RunOutcome) {
   EXPECT_EQ(msgpack_round_trip(sample_outcome()), sample_outcome());
 }
 
+TEST(MessagesRoundTrip, ConstructResult) {
+  construct_result c{sample_step_result(), value{{"k", "v"}}};
+  EXPECT_EQ(caf_round_trip(c), c);
+  EXPECT_EQ(msgpack_round_trip(c), c);
+}
+
 TEST(MessagesRoundTrip, MalformedValueBytesAreRefused) {
   value out;
   EXPECT_FALSE(from_msgpack_bytes({0xc1}, out));  // 0xc1 is never used in msgpack
@@ -185,7 +191,7 @@ TEST(MessagesStrings, DeepToStringRendersJson) {
 
 TEST(MessagesTypes, BlockListsEveryType) {
   EXPECT_EQ(caf::type_id<caudal::value>::value, caf::first_custom_type_id);
-  EXPECT_EQ(caf::id_block::caudal::end - caf::id_block::caudal::begin, 7);
+  EXPECT_EQ(caf::id_block::caudal::end - caf::id_block::caudal::begin, 8);
   EXPECT_STREQ(caf::type_name<caudal::run_event>::value, "caudal::run_event");
 }
 

@@ -1,0 +1,61 @@
+#pragma once
+/// The control-flow constructs (SPEC §1, §3): loop, parallel, conditional and
+/// map actors. Each runs its bodies as pipeline actors it supervises, answers
+/// the pipeline actor that started it with one `construct_result`, and quits.
+/// `cancel_atom` cancels its whole subtree; it then answers with status
+/// `cancelled`.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+
+#include "actors/run_env.hpp"
+#include "messages/run.hpp"
+#include "runtime/lua_sandbox.hpp"
+
+namespace caudal {
+
+struct construct_request {
+  const step_spec* spec = nullptr;
+  std::string locator;  ///< the construct's own locator (`2`, `0/body/1`)
+  std::string path;     ///< the construct's own path (`fan`, `refine/2/inner`)
+  value input;
+  value context;
+  value steps_scope = value::object();
+};
+
+/// Spawns the actor for `req.spec->kind` (loop, parallel, conditional, map) as
+/// a monitored child of `parent`, which receives the construct_result.
+caf::actor spawn_construct_actor(caf::local_actor* parent, std::shared_ptr<const run_env> env,
+                                 construct_request req);
+
+caf::actor spawn_loop_actor(caf::local_actor* parent, std::shared_ptr<const run_env> env,
+                            construct_request req);
+caf::actor spawn_fan_out_actor(caf::local_actor* parent, std::shared_ptr<const run_env> env,
+                               construct_request req);
+caf::actor spawn_conditional_actor(caf::local_actor* parent, std::shared_ptr<const run_env> env,
+                                   construct_request req);
+
+/// Helpers the construct actors share (actors/construct_support.cpp).
+namespace construct_support {
+
+/// A fresh result for the construct: name, path, status "running".
+step_result start_result(const construct_request& req);
+
+/// Adds a finished body's steps to `result` as children, summing usage,
+/// attempts and latency.
+void absorb(step_result& result, const run_outcome& body);
+
+/// The scope a construct's own Lua code sees.
+lua_scope code_scope(const construct_request& req, const value* output = nullptr,
+                     int64_t iteration = 0);
+
+/// Marks `result` failed with `feedback`.
+void fail(step_result& result, std::string feedback);
+
+}  // namespace construct_support
+
+}  // namespace caudal

@@ -1,0 +1,151 @@
+// The loop actor: runs its body as one pipeline actor per iteration (paths
+// `<loop>/<n>/<step>`, 1-based), each on the loop's working copy of the
+// context; checks `exit_when` after every iteration; fails at once when the
+// body fails, or with "reached max_loops (N)" at the cap.
+
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/constructs.hpp"
+#include "messages/type_ids.hpp"
+#include "runtime/lua_sandbox.hpp"
+
+namespace caudal {
+
+namespace {
+
+struct loop_state {
+  static inline const char* name = "caudal.loop";
+  std::shared_ptr<const run_env> env;
+  construct_request req;
+  caf::actor parent;
+  caf::actor body;  // the iteration running now
+  int iteration = 0;
+  value input;    // the running iteration's input
+  value context;  // the loop's working copy
+  value output;
+  step_result result;
+  bool is_cancelling = false;
+};
+
+using loop_self = caf::stateful_actor<loop_state>;
+
+void finish(loop_self* self) {
+  auto& st = self->state;
+  construct_result reply{st.result, st.result.success ? st.context : st.req.context};
+  self->send(st.parent, std::move(reply));
+  self->quit();
+}
+
+void start_iteration(loop_self* self) {
+  auto& st = self->state;
+  ++st.iteration;
+  scope_request scope;
+  scope.steps = &st.req.spec->body;
+  scope.locator_prefix = st.req.locator + "/body/";
+  scope.path_prefix = st.req.path + "/" + std::to_string(st.iteration) + "/";
+  scope.input = st.input;
+  scope.context = st.context;
+  scope.steps_scope = st.req.steps_scope;
+  auto me = caf::actor_cast<caf::actor>(self);
+  st.body = spawn_pipeline_actor(self, self->home_system(), st.env, std::move(scope), me);
+}
+
+// After a successful iteration: exit, fail at the cap, or go on.
+void after_iteration(loop_self* self) {
+  auto& st = self->state;
+  const auto& spec = *st.req.spec;
+  auto& lua = lua_sandbox::for_this_thread();
+  auto scope = construct_support::code_scope(st.req, &st.output, st.iteration);
+  scope.context = &st.context;
+  scope.input = &st.input;
+  if (!spec.exit_when.empty()) {
+    auto done = lua.eval_bool(spec.exit_when.text, scope);
+    if (!done) {
+      construct_support::fail(st.result, "exit_when '" + spec.exit_when.text +
+                                             "' of step '" + st.req.path +
+                                             "' failed: " + done.error.message);
+      return finish(self);
+    }
+    if (*done.ok) {
+      st.result.success = true;
+      st.result.status = "completed";
+      st.result.output = st.output;
+      return finish(self);
+    }
+  }
+  if (st.iteration >= spec.max_loops) {
+    construct_support::fail(st.result, "reached max_loops (" + std::to_string(spec.max_loops) + ")");
+    return finish(self);
+  }
+  if (!spec.next_input.empty()) {
+    auto next = lua.eval(spec.next_input.text, scope);
+    if (!next) {
+      construct_support::fail(st.result, "next_input '" + spec.next_input.text +
+                                             "' of step '" + st.req.path +
+                                             "' failed: " + next.error.message);
+      return finish(self);
+    }
+    st.input = std::move(*next.ok);
+  } else {
+    st.input = st.output;
+  }
+  start_iteration(self);
+}
+
+void on_body(loop_self* self, run_outcome& outcome) {
+  auto& st = self->state;
+  self->demonitor(st.body);
+  st.body = nullptr;
+  construct_support::absorb(st.result, outcome);
+  if (outcome.status == run_status::interrupted || st.is_cancelling) {
+    st.result.status = "cancelled";
+    st.result.feedback = "cancelled";
+    return finish(self);
+  }
+  if (outcome.status != run_status::completed) {
+    construct_support::fail(st.result, outcome.error);
+    return finish(self);
+  }
+  st.context = std::move(outcome.context);
+  st.output = std::move(outcome.output);
+  after_iteration(self);
+}
+
+caf::behavior loop_actor(loop_self* self, std::shared_ptr<const run_env> env,
+                         construct_request req, caf::actor parent) {
+  auto& st = self->state;
+  st.env = std::move(env);
+  st.req = std::move(req);
+  st.parent = std::move(parent);
+  st.input = st.req.input;
+  st.context = st.req.context;
+  st.result = construct_support::start_result(st.req);
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& st = self->state;
+    if (!st.body || msg.source != st.body.address()) return;
+    run_outcome crashed;
+    crashed.status = run_status::failed;
+    crashed.error = "iteration " + std::to_string(st.iteration) + " of step '" + st.req.path +
+                    "' terminated: " + caf::to_string(msg.reason);
+    on_body(self, crashed);
+  });
+  start_iteration(self);
+  return {
+      [self](run_outcome& outcome) { on_body(self, outcome); },
+      [self](cancel_atom) {
+        self->state.is_cancelling = true;
+        if (self->state.body) self->send(self->state.body, cancel_atom::value);
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_loop_actor(caf::local_actor* parent, std::shared_ptr<const run_env> env,
+                            construct_request req) {
+  auto me = caf::actor_cast<caf::actor>(parent);
+  return parent->spawn<caf::monitored>(loop_actor, std::move(env), std::move(req), me);
+}
+
+}  // namespace caudal
