@@ -1,7 +1,8 @@
 // The loop actor: runs its body as one pipeline actor per iteration (paths
 // `<loop>/<n>/<step>`, 1-based), each on the loop's working copy of the
 // context; checks `exit_when` after every iteration; fails at once when the
-// body fails, or with "reached max_loops (N)" at the cap.
+// body fails, or with "reached max_loops (N)" at the cap when exit_when never
+// held (a loop without exit_when simply runs max_loops iterations).
 
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
@@ -75,7 +76,15 @@ void after_iteration(loop_self* self) {
     }
   }
   if (st.iteration >= spec.max_loops) {
-    construct_support::fail(st.result, "reached max_loops (" + std::to_string(spec.max_loops) + ")");
+    // Without exit_when a loop is a counted loop: reaching the cap is its end.
+    if (spec.exit_when.empty()) {
+      st.result.success = true;
+      st.result.status = "completed";
+      st.result.output = st.output;
+    } else {
+      construct_support::fail(st.result,
+                              "reached max_loops (" + std::to_string(spec.max_loops) + ")");
+    }
     return finish(self);
   }
   if (!spec.next_input.empty()) {

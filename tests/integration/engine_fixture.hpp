@@ -4,7 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/types.h>
+
+#include <chrono>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runtime/engine.hpp"
@@ -21,6 +27,26 @@ inline std::string with_fixtures(std::string yaml) {
   for (auto pos = yaml.find(marker); pos != std::string::npos; pos = yaml.find(marker, pos))
     yaml.replace(pos, marker.size(), CAUDAL_FIXTURES_DIR);
   return yaml;
+}
+
+/// Gone, or a zombie waiting for its reaper: either way it runs no more.
+inline bool is_dead(pid_t pid) {
+  std::ifstream stat{"/proc/" + std::to_string(pid) + "/stat"};
+  if (!stat) return true;
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');
+  return close != std::string::npos && text.size() > close + 2 && text[close + 2] == 'Z';
+}
+
+/// Waits until `p` holds, polling; false if `deadline` passed first.
+template <class Predicate>
+bool eventually(Predicate p, std::chrono::milliseconds deadline = std::chrono::seconds{10}) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  while (!p()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  }
+  return true;
 }
 
 class EngineTest : public ::testing::Test {
