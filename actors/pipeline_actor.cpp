@@ -259,15 +259,17 @@ class pipeline_driver {
     st_.env->emit(event_kind::step_finished, result.path, result.attempts,
                   [&] { return value(result); });
     st_.outcome.usage += result.usage;
-    st_.outcome.steps.push_back(result);
     if (!result.success) {
       auto status = result.status == "cancelled" ? run_status::interrupted : run_status::failed;
-      return finish(status, "step '" + result.path + "': " + result.feedback);
+      auto error = "step '" + result.path + "': " + result.feedback;
+      st_.outcome.steps.push_back(std::move(result));
+      return finish(status, std::move(error));
     }
     if (apply_output_to_context(spec, result.output, st_.scope.context))
       st_.env->emit(event_kind::context_changed, result.path, 0, [&] { return st_.scope.context; });
     st_.scope.steps_scope[spec.name] = value{{"output", result.output}};
-    st_.last_output = std::move(result.output);
+    st_.last_output = result.output;
+    st_.outcome.steps.push_back(std::move(result));
     ++st_.index;
     begin_step();
   }
@@ -277,8 +279,8 @@ class pipeline_driver {
     out.run_id = st_.env->run_id;
     out.status = status;
     out.error = std::move(error);
-    out.output = status == run_status::completed ? st_.last_output : value{};
-    out.context = st_.scope.context;
+    out.output = status == run_status::completed ? std::move(st_.last_output) : value{};
+    out.context = std::move(st_.scope.context);
     self_->send(st_.reply_to, std::move(out));
     self_->quit();
   }

@@ -5,6 +5,7 @@
 // Run: build/bench/caudal_bench --benchmark_min_time=2
 
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <benchmark/benchmark.h>
@@ -22,8 +23,10 @@ std::string chain_yaml(const std::string& agent_line, int steps) {
   return yaml;
 }
 
+// Runs `yaml` once per iteration and reports the time per unit of work
+// (`units` per run: steps, branches, iterations or items).
 void run_chain(benchmark::State& state, const std::string& yaml, caudal::value input,
-               const caudal::value& expected) {
+               const caudal::value& expected, double units = 0) {
   caudal::engine_options opts;
   opts.threads = static_cast<size_t>(state.range(0));
   caudal::engine eng{opts};
@@ -42,9 +45,9 @@ void run_chain(benchmark::State& state, const std::string& yaml, caudal::value i
       return;
     }
   }
-  auto steps = static_cast<double>(loaded.pipeline->steps.size());
-  state.counters["per_step"] = benchmark::Counter(
-      static_cast<double>(state.iterations()) * steps,
+  if (units == 0) units = static_cast<double>(loaded.pipeline->steps.size());
+  state.counters["per_unit"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * units,
       benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
@@ -57,6 +60,47 @@ void BM_CommandTrueChain50(benchmark::State& state) {
   run_chain(state, chain_yaml("a: {type: command, argv: [\"/bin/true\"]}", 50), "", "");
 }
 BENCHMARK(BM_CommandTrueChain50)->Arg(0)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Control flow (issue targets): fan-out ≤ 20 µs per branch, a loop ≤ 20 µs
+// per iteration, a 100 000-item map under 500 MB RSS.
+std::string lua_agent_header() {
+  return "version: 1\nname: bench\nagents:\n  a: {type: lua, code: \"input + 1\"}\nsteps:\n";
+}
+
+void BM_ParallelFanOut1000(benchmark::State& state) {
+  std::string yaml = lua_agent_header() + "  - kind: parallel\n    name: fan\n    branches:\n";
+  caudal::value expected = caudal::value::object();
+  for (int i = 0; i < 1000; ++i) {
+    yaml += "      b" + std::to_string(i) + ": [{name: s, agent: a, max_retries: 0}]\n";
+    expected["b" + std::to_string(i)] = 1;
+  }
+  run_chain(state, yaml, 0, expected, 1000);
+}
+BENCHMARK(BM_ParallelFanOut1000)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_Loop10000(benchmark::State& state) {
+  std::string yaml = lua_agent_header() +
+                     "  - {kind: loop, name: l, max_loops: 10000, body: [{name: s, agent: a}]}\n";
+  run_chain(state, yaml, 0, 10000, 10000);
+}
+BENCHMARK(BM_Loop10000)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_Map100000(benchmark::State& state) {
+  std::string yaml = lua_agent_header() +
+                     "  - {kind: map, name: m, over: \"input\", max_concurrency: 1000, "
+                     "body: [{name: s, agent: a}]}\n";
+  caudal::value input = caudal::value::array();
+  caudal::value expected = caudal::value::array();
+  for (int i = 0; i < 100000; ++i) {
+    input.push_back(i);
+    expected.push_back(i + 1);
+  }
+  run_chain(state, yaml, input, expected, 100000);
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  state.counters["max_rss_mb"] = static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+BENCHMARK(BM_Map100000)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
 
 // The floor for the command benchmark: 50 bare posix_spawn + waitpid of /bin/true.
 void BM_BareSpawnTrue50(benchmark::State& state) {
@@ -73,7 +117,7 @@ void BM_BareSpawnTrue50(benchmark::State& state) {
       waitpid(pid, &status, 0);
     }
   }
-  state.counters["per_step"] = benchmark::Counter(
+  state.counters["per_unit"] = benchmark::Counter(
       static_cast<double>(state.iterations()) * 50,
       benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
