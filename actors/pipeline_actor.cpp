@@ -42,6 +42,7 @@ struct pipeline_state {
   caf::actor construct;       // the construct running now, if any
   uint64_t attempt_serial = 0;  // tells stale retry timers apart
   bool is_cancelling = false;
+  bool is_finished = false;
   run_outcome outcome;
 };
 
@@ -282,6 +283,7 @@ class pipeline_driver {
     out.output = status == run_status::completed ? std::move(st_.last_output) : value{};
     out.context = std::move(st_.scope.context);
     self_->send(st_.reply_to, std::move(out));
+    st_.is_finished = true;
     self_->quit();
   }
 
@@ -296,9 +298,11 @@ caf::behavior pipeline_actor(pipeline_self* self, std::shared_ptr<const run_env>
   self->state.scope = std::move(scope);
   self->state.reply_to = std::move(reply_to);
   self->set_down_handler([self](caf::down_msg& msg) { pipeline_driver{self}.on_down(msg); });
-  self->send(self, start_atom::value);
+  // Start right here rather than by a message to self: one hop less for
+  // every scope (every loop iteration, branch and map item).
+  pipeline_driver{self}.begin_step();
+  if (self->state.is_finished) return {};
   return {
-      [self](start_atom) { pipeline_driver{self}.begin_step(); },
       [self](attempt_result& r) { pipeline_driver{self}.on_result(std::move(r)); },
       [self](retry_atom, uint64_t serial) { pipeline_driver{self}.on_retry(serial); },
       [self](cancel_atom) { pipeline_driver{self}.on_cancel(); },
