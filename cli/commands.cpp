@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "runtime/engine.hpp"
+#include "runtime/graph.hpp"
 #include "storage/db_location.hpp"
 
 namespace caudal::cli {
@@ -127,6 +128,18 @@ int validate_command(const global_options&, const validate_options& o) {
   const auto& p = *loaded.pipeline;
   std::cout << o.file << ": ok (pipeline '" << p.name << "', " << p.steps.size()
             << (p.steps.size() == 1 ? " step)" : " steps)") << '\n';
+  return exit_completed;
+}
+
+int graph_command(const global_options&, const graph_options& o) {
+  engine eng;
+  auto loaded = eng.load_file(o.file);
+  if (!loaded.ok()) {
+    print_diagnostics(loaded.errors);
+    return exit_invalid;
+  }
+  const auto& p = *loaded.pipeline;
+  std::cout << (o.format == "dot" ? render_dot(p) : render_mermaid(p));
   return exit_completed;
 }
 

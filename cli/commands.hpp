@@ -33,8 +33,16 @@ struct validate_options {
   std::string file;
 };
 
+struct graph_options {
+  std::string file;
+  std::string format = "mermaid";  ///< mermaid | dot
+};
+
 void apply_globals(const global_options& globals);
 int run_command(const global_options& globals, const run_options& options);
 int validate_command(const global_options& globals, const validate_options& options);
+/// Prints the pipeline as a diagram (runtime/graph.hpp); a load error prints
+/// the diagnostics on stderr and returns exit_invalid.
+int graph_command(const global_options& globals, const graph_options& options);
 
 }  // namespace caudal::cli

@@ -37,6 +37,12 @@ int main(int argc, char** argv) {
   auto* validate_cmd = app.add_subcommand("validate", "check a pipeline file");
   validate_cmd->add_option("file", validate.file, "pipeline file (YAML)")->required();
 
+  caudal::cli::graph_options graph;
+  auto* graph_cmd = app.add_subcommand("graph", "print a pipeline as a diagram");
+  graph_cmd->add_option("file", graph.file, "pipeline file (YAML)")->required();
+  graph_cmd->add_option("--format", graph.format, "mermaid (default) or dot")
+      ->check(CLI::IsMember({"mermaid", "dot"}));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -49,5 +55,6 @@ int main(int argc, char** argv) {
   caudal::cli::apply_globals(globals);
   if (*run_cmd) return caudal::cli::run_command(globals, run);
   if (*validate_cmd) return caudal::cli::validate_command(globals, validate);
+  if (*graph_cmd) return caudal::cli::graph_command(globals, graph);
   return caudal::cli::exit_invalid;
 }

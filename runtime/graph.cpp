@@ -1,5 +1,6 @@
 #include "runtime/graph.hpp"
 
+#include <array>
 #include <map>
 #include <optional>
 #include <set>
@@ -60,21 +61,23 @@ struct branch_ref {
 constexpr size_t max_code_label = 60;
 constexpr int max_fallback_walk = 64;  // the loader allows 10; a hand-built cycle stops here
 
-bool is_id_char(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-}
-
 // `refine/score` -> `n_refine__score`; ids hold only [A-Za-z0-9_], which both
 // syntaxes take unquoted.
 std::string safe_id(std::string_view prefix, std::string_view path) {
   std::string id{prefix};
-  for (unsigned char c : path) {
-    if (c == '/')
-      id += "__";
-    else
-      id += is_id_char(c) ? static_cast<char>(c) : '_';
+  for (char c : path) {
+    bool is_kept = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    id += c == '/' ? std::string_view{"__"} : is_kept ? std::string_view{&c, 1} : "_";
   }
   return id;
+}
+
+// Labels stay on one line: control characters become spaces.
+std::string printable(std::string_view text) {
+  std::string out{text};
+  for (auto& c : out)
+    if (static_cast<unsigned char>(c) < ' ' || c == 0x7f) c = ' ';
+  return out;
 }
 
 // Lua code on one line: whitespace and control characters collapse to one
@@ -97,31 +100,41 @@ std::string one_line(std::string_view code) {
   return out.substr(0, cut) + "...";
 }
 
-// Walks the step tree and lays out nodes, groups and edges in a fixed order.
+// Walks the step tree and lays out nodes, groups and edges in a fixed order:
+// edges come in the order the flow takes them.
 class graph_builder {
  public:
   flow_graph build(const pipeline& p) {
     graph_.name = p.name;
     graph_.groups.push_back({"", p.name, {}});
     auto start = add_node(0, "c_start", "start", node_shape::terminal);
-    auto chain = draw_list(p.steps, "", 0);
+    auto chain = draw_list(p.steps, "", 0, {start, ""});
     auto end = add_node(0, "c_end", "end", node_shape::terminal);
-    edge(start, chain ? chain->entry : end);
-    if (chain) edge(chain->exit, end);
+    edge(chain ? chain->exit : start, end);
     return std::move(graph_);
   }
 
  private:
+  /// The edge about to enter what is drawn next; `from` empty: none.
+  struct inflow {
+    std::string from;
+    std::string label;
+  };
+
   std::string unique(const std::string& id) {
     auto candidate = id;
-    for (int n = 2; !used_ids_.insert(candidate).second; ++n) candidate = id + "_" + std::to_string(n);
+    for (int n = 2; !used_ids_.insert(candidate).second; ++n)
+      candidate = id + "_" + std::to_string(n);
     return candidate;
   }
 
-  std::string add_node(size_t group, const std::string& id, std::string label, node_shape shape) {
+  // A node, entered by `in` when that comes from somewhere.
+  std::string add_node(size_t group, const std::string& id, std::string label, node_shape shape,
+                       const inflow& in = {}) {
     auto unique_id = unique(id);
     graph_.groups[group].members.push_back({false, graph_.nodes.size()});
     graph_.nodes.push_back({unique_id, std::move(label), shape});
+    if (!in.from.empty()) edge(in.from, unique_id, in.label);
     return unique_id;
   }
 
@@ -137,17 +150,17 @@ class graph_builder {
     graph_.edges.push_back({from, to, std::move(label), style});
   }
 
-  // The steps of one list chained in order; nullopt for an empty list.
-  std::optional<fragment> draw_list(const step_list& steps, const std::string& prefix,
-                                    size_t group) {
+  // The steps of one list chained in order, `in` entering the first; nullopt
+  // (and no edge drawn) for an empty list.
+  std::optional<fragment> draw_list(const step_list& steps, const std::string& prefix, size_t group,
+                                    const inflow& in) {
     std::optional<fragment> chain;
     std::vector<std::string> entries;
     std::map<std::string, std::string> id_of_name;  // a fallback may name a sibling
     for (const auto& step : steps) {
-      auto part = draw_step(step, prefix + step.name, group);
+      auto part = draw_step(step, prefix + step.name, group, chain ? inflow{chain->exit, ""} : in);
       entries.push_back(part.entry);
       id_of_name.emplace(step.name, part.entry);
-      if (chain) edge(chain->exit, part.entry);
       chain = fragment{chain ? chain->entry : part.entry, part.exit};
     }
     // After the whole list, so that a fallback naming a later sibling finds its node.
@@ -165,64 +178,63 @@ class graph_builder {
         edge(from, sibling->second, "fallback", edge_style::fallback);
         return;  // the sibling draws the rest of its own chain
       }
-      auto id = add_node(group, safe_id("n_", prefix + fallback->name), fallback->name,
-                         node_shape::fallback);
+      auto id =
+          add_node(group, node_id(prefix + fallback->name), fallback->name, node_shape::fallback);
       edge(from, id, "fallback", edge_style::fallback);
       from = id;
       fallback = fallback->fallback.get();
     }
   }
 
-  fragment draw_step(const step_spec& step, const std::string& path, size_t group) {
-    switch (step.kind) {
-      case step_kind::loop: return draw_loop(step, path, group);
-      case step_kind::map: return draw_map(step, path, group);
-      case step_kind::parallel: return draw_parallel(step, path, group);
-      case step_kind::conditional: return draw_conditional(step, path, group);
-      case step_kind::hitl: return single(add_node(group, node_id(path), step.name, node_shape::hitl));
-      case step_kind::step: break;
-    }
-    return single(add_node(group, node_id(path), step.name, node_shape::step));
+  fragment draw_step(const step_spec& step, const std::string& path, size_t group,
+                     const inflow& in) {
+    if (step.kind == step_kind::loop || step.kind == step_kind::map)
+      return draw_body_group(step, path, group, in);
+    if (step.kind == step_kind::parallel || step.kind == step_kind::conditional)
+      return draw_split(step, path, group, in);
+    auto shape = step.kind == step_kind::hitl ? node_shape::hitl : node_shape::step;
+    auto id = add_node(group, node_id(path), step.name, shape, in);
+    return {id, id};
   }
 
   static std::string node_id(const std::string& path) { return safe_id("n_", path); }
-  static fragment single(const std::string& id) { return {id, id}; }
 
-  fragment draw_body(const step_list& body, const std::string& path, size_t group) {
-    if (auto chain = draw_list(body, path + "/", group)) return *chain;
+  fragment draw_body(const step_list& body, const std::string& path, size_t group,
+                     const inflow& in) {
+    if (auto chain = draw_list(body, path + "/", group, in)) return *chain;
     // A loaded pipeline never has an empty body; a hand-built one still draws.
-    return single(add_node(group, safe_id("c_", path + "/empty"), "(empty)", node_shape::step));
+    auto id = add_node(group, safe_id("c_", path + "/empty"), "(empty)", node_shape::step, in);
+    return {id, id};
   }
 
-  fragment draw_loop(const step_spec& step, const std::string& path, size_t group) {
-    auto label = "loop " + step.name + " (max " + std::to_string(step.max_loops) + ")";
-    auto body = draw_body(step.body, path, add_group(group, safe_id("g_", path), label));
-    edge(body.exit, body.entry,
-         step.exit_when.empty() ? "repeat" : "until " + one_line(step.exit_when.text),
-         edge_style::back);
+  // A loop (with its back edge) or a map: a subgraph holding the body.
+  fragment draw_body_group(const step_spec& step, const std::string& path, size_t group,
+                           const inflow& in) {
+    bool is_loop = step.kind == step_kind::loop;
+    auto label = (is_loop ? "loop " : "map ") + step.name;
+    if (is_loop) label += " (max " + std::to_string(step.max_loops) + ")";
+    if (!is_loop && !step.over.empty()) label += " over " + one_line(step.over.text);
+    auto body = draw_body(step.body, path, add_group(group, safe_id("g_", path), label), in);
+    if (is_loop)
+      edge(body.exit, body.entry,
+           step.exit_when.empty() ? "repeat" : "until " + one_line(step.exit_when.text),
+           edge_style::back);
     return body;
   }
 
-  fragment draw_map(const step_spec& step, const std::string& path, size_t group) {
-    auto label = "map " + step.name;
-    if (!step.over.empty()) label += " over " + one_line(step.over.text);
-    return draw_body(step.body, path, add_group(group, safe_id("g_", path), label));
-  }
-
-  fragment draw_parallel(const step_spec& step, const std::string& path, size_t group) {
-    auto fork = add_node(group, node_id(path), "parallel " + step.name, node_shape::fork);
-    std::vector<branch_ref> branches;
-    for (const auto& [key, steps] : step.branches) branches.push_back({key, &steps});
-    return draw_branches(branches, fork, path, group, true);
-  }
-
-  fragment draw_conditional(const step_spec& step, const std::string& path, size_t group) {
-    auto label = step.name + ": " + one_line(step.condition.text);
-    auto decision = add_node(group, node_id(path), label, node_shape::decision);
+  // A parallel step (fork node) or a conditional (decision node), then its branches.
+  fragment draw_split(const step_spec& step, const std::string& path, size_t group,
+                      const inflow& in) {
+    bool is_parallel = step.kind == step_kind::parallel;
+    auto split =
+        is_parallel
+            ? add_node(group, node_id(path), "parallel " + step.name, node_shape::fork, in)
+            : add_node(group, node_id(path), step.name + ": " + one_line(step.condition.text),
+                       node_shape::decision, in);
     std::vector<branch_ref> branches;
     for (const auto& [key, steps] : step.branches) branches.push_back({key, &steps});
     if (step.default_branch) branches.push_back({"default", &*step.default_branch});
-    return draw_branches(branches, decision, path, group, false);
+    return draw_branches(branches, split, path, group, is_parallel);
   }
 
   // Every branch leaves `split` and ends at a new join node. A parallel branch
@@ -231,23 +243,19 @@ class graph_builder {
   // from `split` to the join, labelled with its key.
   fragment draw_branches(const std::vector<branch_ref>& branches, const std::string& split,
                          const std::string& path, size_t group, bool is_grouped) {
-    std::vector<std::pair<std::string, std::string>> into_join;  // from, label
+    std::vector<inflow> into_join;
     for (const auto& branch : branches) {
       auto branch_path = path + "/" + branch.key;
       auto inner = is_grouped && !branch.steps->empty()
                        ? add_group(group, safe_id("g_", branch_path), branch.key)
                        : group;
-      auto chain = draw_list(*branch.steps, branch_path + "/", inner);
-      if (!chain) {
-        into_join.emplace_back(split, branch.key);
-        continue;
-      }
-      edge(split, chain->entry, is_grouped ? "" : branch.key);
-      into_join.emplace_back(chain->exit, "");
+      inflow in{split, is_grouped ? "" : branch.key};
+      auto chain = draw_list(*branch.steps, branch_path + "/", inner, in);
+      into_join.push_back(chain ? inflow{chain->exit, ""} : inflow{split, branch.key});
     }
+    if (branches.empty()) into_join.push_back({split, ""});
     auto join = add_node(group, safe_id("c_", path + "/join"), "join", node_shape::join);
-    if (branches.empty()) edge(split, join);
-    for (auto& [from, label] : into_join) edge(from, join, std::move(label));
+    for (auto& in : into_join) edge(in.from, join, std::move(in.label));
     return {split, join};
   }
 
@@ -258,18 +266,23 @@ class graph_builder {
 // -- Mermaid -------------------------------------------------------------------
 
 // Quoted Mermaid text: entity codes (`#quot;`, `#35;`...) for every character
-// the syntax or the HTML of its labels would read. Mermaid drops the last `;`
-// of a line matching `style.*:\S*#.*;` before decoding entities, so a label
-// holding an entity holds no raw `:` either.
+// the syntax, its preprocessing (`%%` directives) or the HTML of its labels
+// would read. Two lexer traps need more: a line holding `direction LR` (or TB,
+// BT, RL) anywhere is read as a direction statement, so the `n` ending
+// `direction` is coded; and Mermaid drops the last `;` of a line matching
+// `style.*:\S*#.*;` before decoding entities, so a label holding an entity
+// holds no raw `:` either.
 std::string mermaid_text(std::string_view text) {
   static const std::map<char, std::string_view> entities{
-      {'"', "#quot;"}, {'<', "#lt;"},   {'>', "#gt;"}, {'&', "#amp;"},
-      {'#', "#35;"},   {'|', "#124;"}, {'`', "#96;"}};
+      {'"', "#quot;"}, {'<', "#lt;"},  {'>', "#gt;"}, {'&', "#amp;"},
+      {'#', "#35;"},   {'|', "#124;"}, {'`', "#96;"}, {'%', "#37;"}};
   std::string out;
-  for (char c : text) {
+  for (char c : printable(text)) {
     auto e = entities.find(c);
     out += e == entities.end() ? std::string_view{&c, 1} : e->second;
   }
+  for (auto at = out.find("direction"); at != std::string::npos; at = out.find("direction", at))
+    out.replace(at += 8, 1, "#110;");
   if (out.find('#') == std::string::npos) return '"' + out + '"';
   std::string safe;
   for (char c : out) safe += c == ':' ? std::string_view{"#58;"} : std::string_view{&c, 1};
@@ -277,17 +290,11 @@ std::string mermaid_text(std::string_view text) {
 }
 
 std::string mermaid_node(const graph_node& n) {
-  auto text = mermaid_text(n.label);
-  switch (n.shape) {
-    case node_shape::terminal: return n.id + "([" + text + "])";
-    case node_shape::hitl: return n.id + "[/" + text + "/]";
-    case node_shape::decision: return n.id + "{" + text + "}";
-    case node_shape::fork: return n.id + "{{" + text + "}}";
-    case node_shape::join: return n.id + "((" + text + "))";
-    case node_shape::step:
-    case node_shape::fallback: break;
-  }
-  return n.id + "[" + text + "]";
+  // Indexed by node_shape: terminal, step, hitl, fallback, decision, fork, join.
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 7> brackets{
+      {{"([", "])"}, {"[", "]"}, {"[/", "/]"}, {"[", "]"}, {"{", "}"}, {"{{", "}}"}, {"((", "))"}}};
+  const auto& [open, close] = brackets[static_cast<size_t>(n.shape)];
+  return n.id + std::string{open} + mermaid_text(n.label) + std::string{close};
 }
 
 std::string mermaid_edge(const graph_edge& e) {
@@ -296,18 +303,8 @@ std::string mermaid_edge(const graph_edge& e) {
   return e.from + " " + arrow + " " + e.to;
 }
 
-void mermaid_group(const flow_graph& g, size_t index, int depth, std::string& out) {
-  std::string indent(2 * depth, ' ');
-  for (const auto& member : g.groups[index].members) {
-    if (!member.is_group) {
-      out += indent + mermaid_node(g.nodes[member.index]) + "\n";
-      continue;
-    }
-    const auto& inner = g.groups[member.index];
-    out += indent + "subgraph " + inner.id + " [" + mermaid_text(inner.label) + "]\n";
-    mermaid_group(g, member.index, depth + 1, out);
-    out += indent + "end\n";
-  }
+std::string mermaid_subgraph(const graph_group& group, const std::string&) {
+  return "subgraph " + group.id + "[" + mermaid_text(group.label) + "]";
 }
 
 // -- Graphviz ------------------------------------------------------------------
@@ -315,32 +312,25 @@ void mermaid_group(const flow_graph& g, size_t index, int depth, std::string& ou
 // Quoted DOT text. Graphviz decodes HTML entities and backslash escapes in
 // labels, so `&` and `\` are escaped too, to print as written.
 std::string dot_text(std::string_view text) {
+  static const std::map<char, std::string_view> escapes{
+      {'"', "\\\""}, {'\\', "\\\\"}, {'&', "&amp;"}, {'<', "&lt;"}, {'>', "&gt;"}};
   std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      default: out += c;
-    }
+  for (char c : printable(text)) {
+    auto e = escapes.find(c);
+    out += e == escapes.end() ? std::string_view{&c, 1} : e->second;
   }
   return out + '"';
 }
 
 std::string dot_node(const graph_node& n) {
-  std::string attributes = "label=" + dot_text(n.label);
-  switch (n.shape) {
-    case node_shape::terminal: attributes += ", shape=oval"; break;
-    case node_shape::hitl: attributes += ", shape=parallelogram"; break;
-    case node_shape::fallback: attributes += ", style=dashed"; break;
-    case node_shape::decision: attributes += ", shape=diamond"; break;
-    case node_shape::fork: attributes += ", shape=hexagon"; break;
-    case node_shape::join: attributes += ", shape=circle"; break;
-    case node_shape::step: break;
-  }
-  return n.id + " [" + attributes + "];";
+  // Indexed by node_shape: terminal, step, hitl, fallback, decision, fork, join.
+  static constexpr std::array<std::string_view, 7> attributes{
+      ", shape=oval",          "",
+      ", shape=parallelogram", ", style=dashed",
+      ", shape=diamond",       ", shape=hexagon",
+      ", shape=circle"};
+  return n.id + " [label=" + dot_text(n.label) +
+         std::string{attributes[static_cast<size_t>(n.shape)]} + "];";
 }
 
 std::string dot_edge(const graph_edge& e) {
@@ -353,18 +343,29 @@ std::string dot_edge(const graph_edge& e) {
   return line + (attributes.empty() ? ";" : "];");
 }
 
-void dot_group(const flow_graph& g, size_t index, int depth, std::string& out) {
+std::string dot_subgraph(const graph_group& group, const std::string& indent) {
+  return "subgraph cluster_" + group.id + " {\n" + indent + "  label=" + dot_text(group.label) +
+         ";";
+}
+
+/// How a syntax writes a node, and opens and closes a subgraph.
+struct syntax {
+  std::string (*node)(const graph_node&);
+  std::string (*open)(const graph_group&, const std::string& indent);
+  std::string_view close;
+};
+
+void write_group(const flow_graph& g, size_t index, const syntax& s, std::string& out,
+                 int depth = 1) {
   std::string indent(2 * depth, ' ');
   for (const auto& member : g.groups[index].members) {
     if (!member.is_group) {
-      out += indent + dot_node(g.nodes[member.index]) + "\n";
+      out += indent + s.node(g.nodes[member.index]) + "\n";
       continue;
     }
-    const auto& inner = g.groups[member.index];
-    out += indent + "subgraph cluster_" + inner.id + " {\n";
-    out += indent + "  label=" + dot_text(inner.label) + ";\n";
-    dot_group(g, member.index, depth + 1, out);
-    out += indent + "}\n";
+    out += indent + s.open(g.groups[member.index], indent) + "\n";
+    write_group(g, member.index, s, out, depth + 1);
+    out += indent + std::string{s.close} + "\n";
   }
 }
 
@@ -373,10 +374,10 @@ void dot_group(const flow_graph& g, size_t index, int depth, std::string& out) {
 std::string render_mermaid(const pipeline& p) {
   auto g = graph_builder{}.build(p);
   std::string out = "flowchart TD\n";
-  out += "  %% pipeline " + one_line(g.name) + "\n";
-  mermaid_group(g, 0, 1, out);
-  std::string fallbacks;
+  out += "  %% pipeline " + mermaid_text(g.name) + "\n";
+  write_group(g, 0, {mermaid_node, mermaid_subgraph, "end"}, out);
   for (const auto& e : g.edges) out += "  " + mermaid_edge(e) + "\n";
+  std::string fallbacks;
   for (const auto& n : g.nodes)
     if (n.shape == node_shape::fallback) fallbacks += (fallbacks.empty() ? "" : ",") + n.id;
   if (!fallbacks.empty())
@@ -389,7 +390,7 @@ std::string render_dot(const pipeline& p) {
   std::string out = "digraph " + dot_text(g.name) + " {\n";
   out += "  graph [label=" + dot_text(g.name) + ", labelloc=t];\n";
   out += "  node [shape=box];\n";
-  dot_group(g, 0, 1, out);
+  write_group(g, 0, {dot_node, dot_subgraph, "}"}, out);
   for (const auto& e : g.edges) out += "  " + dot_edge(e) + "\n";
   return out + "}\n";
 }

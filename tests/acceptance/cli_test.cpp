@@ -223,5 +223,48 @@ TEST_F(CliTest, VersionAndHelp) {
   EXPECT_NE(h.out.find("--input-json"), std::string::npos);
 }
 
+TEST_F(CliTest, GraphPrintsMermaidByDefault) {
+  auto r = caudal_cli({"graph", example("hello.yaml")});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("flowchart TD\n", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("n_greet[\"greet\"]"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err, "");
+  auto explicit_format = caudal_cli({"graph", example("hello.yaml"), "--format", "mermaid"});
+  EXPECT_EQ(explicit_format.out, r.out);
+}
+
+TEST_F(CliTest, GraphPrintsDot) {
+  auto r = caudal_cli({"graph", example("fallback.yaml"), "--format", "dot"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("digraph ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("n_answer -> n_from_cache [label=\"fallback\", style=dashed];"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.back(), '\n');
+}
+
+TEST_F(CliTest, GraphOfAnInvalidPipelineExitsTwoWithPositions) {
+  auto file = write("bad.yaml", R"(version: 1
+name: bad
+steps:
+  - name: s
+    bogus: 1
+)");
+  auto r = caudal_cli({"graph", file});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find(file + ":5:5: unknown key 'bogus'"), std::string::npos) << r.err;
+  auto missing = caudal_cli({"graph", "/nonexistent/p.yaml"});
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.err.find("/nonexistent/p.yaml"), std::string::npos) << missing.err;
+}
+
+TEST_F(CliTest, GraphRejectsAnUnknownFormat) {
+  auto r = caudal_cli({"graph", example("hello.yaml"), "--format", "svg"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("--format"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace caudal

@@ -76,6 +76,26 @@ steps:
   EXPECT_EQ(out.steps.at(0).children.at(2).output, 111);  // 0+1, 10+1, 110+1
 }
 
+TEST_F(Constructs, ExitWhenThatErrorsFailsTheLoopNamingIt) {
+  auto out = run(R"(
+version: 1
+name: t
+agents:
+  inc: {type: lua, code: "input + 1"}
+steps:
+  - {kind: loop, name: l, max_loops: 3, exit_when: "output.score > 1", body: [{name: s, agent: inc}]}
+)",
+                 0);
+  EXPECT_EQ(out.status, run_status::failed);
+  const auto& fb = out.steps.at(0).feedback;
+  EXPECT_EQ(fb.rfind("exit_when 'output.score > 1' of step 'l' failed: expr:1: attempt to index a "
+                     "number value",
+                     0),
+            0u)
+      << fb;
+  EXPECT_EQ(out.error, "step 'l': " + fb);
+}
+
 TEST_F(Constructs, FailedBodyStepFailsTheLoopAtOnce) {
   auto out = run(R"(
 version: 1

@@ -6,7 +6,9 @@
 // CAUDAL_UPDATE_GOLDENS=1, then read the diff.
 #include "runtime/graph.hpp"
 
+#include <cctype>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -56,8 +58,11 @@ std::string trimmed(const std::string& line) {
   return first == std::string::npos ? "" : line.substr(first);
 }
 
-// The text of every "quoted" string, escapes left as written.
-std::vector<std::string> quoted_strings(const std::string& text) {
+// The text of every "quoted" string outside `%%` comments, escapes left as written.
+std::vector<std::string> quoted_strings(const std::string& diagram) {
+  std::string text;
+  for (const auto& line : lines_of(diagram))
+    if (trimmed(line).rfind("%%", 0) != 0) text += line + "\n";
   std::vector<std::string> out;
   for (size_t i = 0; i < text.size(); ++i) {
     if (text[i] != '"') continue;
@@ -104,7 +109,9 @@ void expect_valid_mermaid(const std::string& diagram) {
   for (size_t i = 1; i < lines.size(); ++i) {
     auto line = trimmed(lines[i]);
     if (line.rfind("subgraph ", 0) == 0) ++depth;
-    if (line == "end") EXPECT_GE(--depth, 0) << "line " << i + 1;
+    if (line == "end") {
+      EXPECT_GE(--depth, 0) << "line " << i + 1;
+    }
     bool is_statement = line.find("-->") != line.npos || line.find("-.->") != line.npos ||
                         line.rfind("subgraph", 0) == 0 || line.rfind("class", 0) == 0 ||
                         line.rfind("%%", 0) == 0 || line == "end";
@@ -127,14 +134,18 @@ void expect_valid_dot(const std::string& diagram) {
     if (c == '"') is_quoted = !is_quoted;
     if (is_quoted) continue;
     if (c == '{') ++depth;
-    if (c == '}') EXPECT_GE(--depth, 0) << "at byte " << i;
+    if (c == '}') {
+      EXPECT_GE(--depth, 0) << "at byte " << i;
+    }
   }
   EXPECT_FALSE(is_quoted);
   EXPECT_EQ(depth, 0);
   std::set<std::string> ids;
   for (const auto& raw : lines_of(diagram)) {
     auto line = trimmed(raw);
-    if (line.find(" [label=") == line.npos || line.find(" -> ") != line.npos) continue;
+    if (line.find(" [label=") == line.npos || line.find(" -> ") != line.npos ||
+        line.rfind("graph ", 0) == 0)
+      continue;
     auto id = line.substr(0, line.find(' '));
     EXPECT_TRUE(ids.insert(id).second) << "node declared twice: " << id;
   }
@@ -164,7 +175,7 @@ TEST_P(GraphGolden, DotMatchesGoldenAndIsWellFormed) {
   EXPECT_EQ(render_dot(*load(GetParam())), diagram) << "not deterministic";
 }
 
-INSTANTIATE_TEST_SUITE_P(Examples, GraphGolden,
+INSTANTIATE_TEST_SUITE_P(Graph, GraphGolden,
                          testing::Values(std::string{CAUDAL_EXAMPLES_DIR} + "/hello.yaml",
                                          std::string{CAUDAL_EXAMPLES_DIR} + "/fallback.yaml",
                                          std::string{CAUDAL_EXAMPLES_DIR} + "/retry_feedback.yaml",
@@ -182,9 +193,9 @@ TEST(GraphShapes, EveryConstructIsDrawnAsSuch) {
   auto p = load(fixtures + "every_construct.yaml");
   ASSERT_NE(p, nullptr);
   auto m = render_mermaid(*p);
-  EXPECT_TRUE(contains(m, "subgraph g_refine [\"loop refine (max 5)\"]")) << m;
+  EXPECT_TRUE(contains(m, "subgraph g_refine[\"loop refine (max 5)\"]")) << m;
   EXPECT_TRUE(contains(m, "n_refine__score -->|\"until #35;output #gt; 0")) << m;
-  EXPECT_TRUE(contains(m, "subgraph g_refine__fan__b [\"b\"]")) << m;
+  EXPECT_TRUE(contains(m, "subgraph g_refine__fan__b[\"b\"]")) << m;
   EXPECT_TRUE(contains(m, "n_refine__fan{{\"parallel fan\"}}")) << m;
   EXPECT_TRUE(contains(m, "[\"map each over context.items or {'#lt;none#gt;'}\"]")) << m;
   EXPECT_TRUE(contains(m, "n_route{\"route#58; local lang = context.lang or #quot;en#quot;")) << m;
@@ -211,22 +222,29 @@ TEST(GraphShapes, FallbackChainEndsAtTheSiblingItNames) {
   EXPECT_TRUE(contains(d, "n_draft_retry -> n_backup [label=\"fallback\", style=dashed];")) << d;
 }
 
+step_spec make_step(step_kind kind, std::string name) {
+  step_spec step;
+  step.kind = kind;
+  step.name = std::move(name);
+  return step;
+}
+
 // Hand-built models reach shapes the loader refuses: empty bodies and
 // branch lists, and paths whose ids would clash.
 pipeline odd_pipeline() {
   pipeline p;
   p.name = "odd";
-  step_spec loop{.kind = step_kind::loop, .name = "a"};
-  loop.body.push_back({.kind = step_kind::step, .name = "b"});
+  auto loop = make_step(step_kind::loop, "a");
+  loop.body.push_back(make_step(step_kind::step, "b"));
   p.steps.push_back(std::move(loop));
-  p.steps.push_back({.kind = step_kind::step, .name = "a__b"});
-  p.steps.push_back({.kind = step_kind::loop, .name = "empty_loop"});
-  p.steps.push_back({.kind = step_kind::map, .name = "empty_map"});
-  step_spec fan{.kind = step_kind::parallel, .name = "fan"};
+  p.steps.push_back(make_step(step_kind::step, "a__b"));
+  p.steps.push_back(make_step(step_kind::loop, "empty_loop"));
+  p.steps.push_back(make_step(step_kind::map, "empty_map"));
+  auto fan = make_step(step_kind::parallel, "fan");
   fan.branches.push_back({"none", {}});
   p.steps.push_back(std::move(fan));
-  p.steps.push_back({.kind = step_kind::parallel, .name = "no_branches"});
-  p.steps.push_back({.kind = step_kind::conditional, .name = "no_choice"});
+  p.steps.push_back(make_step(step_kind::parallel, "no_branches"));
+  p.steps.push_back(make_step(step_kind::conditional, "no_choice"));
   return p;
 }
 
@@ -249,7 +267,7 @@ TEST(GraphEdgeCases, AnEmptyPipelineIsStartToEnd) {
   pipeline p;
   p.name = "nothing";
   EXPECT_EQ(render_mermaid(p),
-            "flowchart TD\n  %% pipeline nothing\n  c_start([\"start\"])\n  c_end([\"end\"])\n"
+            "flowchart TD\n  %% pipeline \"nothing\"\n  c_start([\"start\"])\n  c_end([\"end\"])\n"
             "  c_start --> c_end\n");
   EXPECT_EQ(render_dot(p),
             "digraph \"nothing\" {\n  graph [label=\"nothing\", labelloc=t];\n"
@@ -257,46 +275,78 @@ TEST(GraphEdgeCases, AnEmptyPipelineIsStartToEnd) {
             "  c_end [label=\"end\", shape=oval];\n  c_start -> c_end;\n}\n");
 }
 
+// Every `#` in a Mermaid label starts an entity code such as `#quot;` or `#35;`.
+bool is_entity_coded(const std::string& label) {
+  for (auto hash = label.find('#'); hash != label.npos; hash = label.find('#', hash + 1)) {
+    auto end = hash + 1;
+    while (end < label.size() && std::isalnum(static_cast<unsigned char>(label[end]))) ++end;
+    if (end == hash + 1 || end == label.size() || label[end] != ';') return false;
+  }
+  return true;
+}
+
 TEST(GraphEscaping, LabelsCannotBreakEitherSyntax) {
   pipeline p;
   p.name = "q\"uote\\";
-  step_spec route{.kind = step_kind::conditional, .name = "route"};
+  auto route = make_step(step_kind::conditional, "route");
   route.condition.text = "x:find(\"a|b\") .. `#` .. '<&>' .. \"\xc3\xa9\"";
-  route.branches.push_back({"k\"|]}", {step_spec{.name = "s"}}});
+  route.branches.push_back({"k\"|]}", {make_step(step_kind::step, "s")}});
   p.steps.push_back(std::move(route));
   auto m = render_mermaid(p);
   expect_valid_mermaid(m);
   for (const auto& label : quoted_strings(m)) {
     EXPECT_EQ(label.find_first_of("<>&|`:"), label.npos) << label;
-    EXPECT_EQ(label.find('#'), label.find("#")) << label;
+    EXPECT_TRUE(is_entity_coded(label)) << label;
   }
-  EXPECT_TRUE(contains(m, "\"route#58; x#58;find(#quot;a#124;b#quot;) .. #96;#35;#96; .. "
-                          "'#lt;#amp;#gt;' .. #quot;\xc3\xa9#quot;\"")) << m;
-  EXPECT_TRUE(contains(m, "n_route -->|\"k#quot;#124;]}\"| n_route__k____s")) << m;
+  EXPECT_TRUE(contains(m,
+                       "\"route#58; x#58;find(#quot;a#124;b#quot;) .. #96;#35;#96; .. "
+                       "'#lt;#amp;#gt;' .. #quot;\xc3\xa9#quot;\""))
+      << m;
+  EXPECT_TRUE(contains(m, "n_route -->|\"k#quot;#124;]}\"| n_route__k______s")) << m;
   auto d = render_dot(p);
   expect_valid_dot(d);
   EXPECT_TRUE(contains(d, "digraph \"q\\\"uote\\\\\" {")) << d;
-  EXPECT_TRUE(contains(d, "\"route: x:find(\\\"a|b\\\") .. `#` .. '&lt;&amp;&gt;' .. "
-                          "\\\"\xc3\xa9\\\"\"")) << d;
+  EXPECT_TRUE(contains(d,
+                       "\"route: x:find(\\\"a|b\\\") .. `#` .. '&lt;&amp;&gt;' .. "
+                       "\\\"\xc3\xa9\\\"\""))
+      << d;
+}
+
+// Mermaid reads `direction LR` anywhere on a line as a statement, and `%%{`
+// anywhere as a directive; neither may survive in a label.
+TEST(GraphEscaping, MermaidKeywordsInLabelsAreDefused) {
+  pipeline p;
+  p.name = "keywords";
+  auto route = make_step(step_kind::conditional, "route");
+  route.condition.text = "context.direction";
+  route.branches.push_back({"sort direction LR %%{init: {}}%%", {make_step(step_kind::step, "s")}});
+  p.steps.push_back(std::move(route));
+  auto m = render_mermaid(p);
+  expect_valid_mermaid(m);
+  for (const auto& label : quoted_strings(m)) EXPECT_FALSE(contains(label, "direction")) << label;
+  EXPECT_FALSE(contains(m, "%%{")) << m;
+  EXPECT_TRUE(contains(m, "|\"sort directio#110; LR #37;#37;{init#58; {}}#37;#37;\"|")) << m;
+  EXPECT_TRUE(contains(m, "n_route{\"route#58; context.directio#110;\"}")) << m;
 }
 
 TEST(GraphEscaping, LongAndMultiLineCodeIsOneShortLine) {
   pipeline p;
   p.name = "long";
-  step_spec loop{.kind = step_kind::loop, .name = "l", .max_loops = 2};
+  auto loop = make_step(step_kind::loop, "l");
+  loop.max_loops = 2;
   loop.exit_when.text = "\n  local n =\t1\n  return " + std::string(70, 'x') + "\n";
-  loop.body.push_back({.name = "s"});
+  loop.body.push_back(make_step(step_kind::step, "s"));
   p.steps.push_back(std::move(loop));
-  EXPECT_TRUE(contains(render_mermaid(p), "|\"until local n = 1 return " + std::string(40, 'x') +
-                                              "...\"|"));
+  EXPECT_TRUE(contains(render_mermaid(p),
+                       "|\"until local n = 1 return " + std::string(41, 'x') + "...\"|"));
 }
 
 TEST(GraphEscaping, CutsLongCodeOnACharacterBoundary) {
   pipeline p;
   p.name = "utf8";
-  step_spec map{.kind = step_kind::map, .name = "m"};
+  auto map = make_step(step_kind::map, "m");
   map.over.text = std::string(59, 'x') + "\xc3\xa9" + "tail";  // é straddles byte 60
-  map.body.push_back({.name = "s"});
+  map.body.push_back(make_step(step_kind::step, "s"));
   p.steps.push_back(std::move(map));
   EXPECT_TRUE(contains(render_dot(p), "label=\"map m over " + std::string(59, 'x') + "...\";"));
 }
