@@ -93,6 +93,17 @@ TEST_F(CliTest, FallbackExampleReportsTheFallback) {
             "unavailable");
 }
 
+TEST_F(CliTest, TriageExampleMapsRoutesAndFansOut) {
+  auto r = caudal_cli({"run", example("triage.yaml"), "--json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  auto j = value::parse(r.out);
+  EXPECT_EQ(j["output"]["total"], 3);
+  EXPECT_EQ(j["output"]["actions"],
+            "paged on-call for #1 (each/0/route/high/page); queued #2; paged on-call for #3 "
+            "(each/2/route/high/page)");
+  EXPECT_EQ(j["steps"][0]["children"].size(), 6u);  // classify + route, per ticket
+}
+
 TEST_F(CliTest, JsonResultCarriesTheSpecFields) {
   auto r = caudal_cli({"run", example("hello.yaml"), "--input", "x", "--json", "--run-id", "my-run"});
   EXPECT_EQ(r.code, 0) << r.err;

@@ -8,6 +8,7 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -175,12 +176,18 @@ TEST_P(GraphGolden, DotMatchesGoldenAndIsWellFormed) {
   EXPECT_EQ(render_dot(*load(GetParam())), diagram) << "not deterministic";
 }
 
-INSTANTIATE_TEST_SUITE_P(Graph, GraphGolden,
-                         testing::Values(std::string{CAUDAL_EXAMPLES_DIR} + "/hello.yaml",
-                                         std::string{CAUDAL_EXAMPLES_DIR} + "/fallback.yaml",
-                                         std::string{CAUDAL_EXAMPLES_DIR} + "/retry_feedback.yaml",
-                                         std::string{CAUDAL_EXAMPLES_DIR} + "/review_loop.yaml",
-                                         fixtures + "every_construct.yaml"),
+// Every example (a new one fails until its goldens exist), and the fixture
+// that nests every construct.
+std::vector<std::string> golden_pipelines() {
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator{CAUDAL_EXAMPLES_DIR})
+    if (entry.path().extension() == ".yaml") files.push_back(entry.path().string());
+  std::sort(files.begin(), files.end());
+  files.push_back(fixtures + "every_construct.yaml");
+  return files;
+}
+
+INSTANTIATE_TEST_SUITE_P(Graph, GraphGolden, testing::ValuesIn(golden_pipelines()),
                          [](const auto& info) {
                            return std::filesystem::path{info.param}.stem().string();
                          });
