@@ -94,16 +94,8 @@ void on_body(conditional_self* self, run_outcome& outcome) {
   auto& st = self->state;
   self->demonitor(st.body);
   st.body = nullptr;
-  construct_support::absorb(st.result, outcome);
-  if (outcome.status == run_status::interrupted || st.is_cancelling) {
-    st.result.status = "cancelled";
-    st.result.feedback = "cancelled";
+  if (!construct_support::take_body(st.result, outcome, st.is_cancelling))
     return finish(self, st.req.context);
-  }
-  if (outcome.status != run_status::completed) {
-    construct_support::fail(st.result, outcome.error);
-    return finish(self, st.req.context);
-  }
   st.result.success = true;
   st.result.status = "completed";
   st.result.output = std::move(outcome.output);
@@ -123,22 +115,13 @@ caf::behavior conditional_actor(conditional_self* self, std::shared_ptr<const ru
     finish(self, st.req.context);
     return {};
   }
-  scope_request scope;
-  scope.steps = steps;
-  scope.locator_prefix = locator;
-  scope.path_prefix = st.req.path + "/" + segment + "/";
-  scope.input = st.req.input;
-  scope.context = st.req.context;
-  scope.steps_scope = st.req.steps_scope;
-  auto me = caf::actor_cast<caf::actor>(self);
-  st.body = spawn_pipeline_actor(self, self->home_system(), st.env, std::move(scope), me);
+  st.body = construct_support::spawn_body(self, st.env, st.req, *steps, locator, segment,
+                                          st.req.input, st.req.context);
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
     if (!st.body || msg.source != st.body.address()) return;
-    run_outcome crashed;
-    crashed.status = run_status::failed;
-    crashed.error = "branch of step '" + st.req.path + "' terminated: " +
-                    caf::to_string(msg.reason);
+    auto crashed =
+        construct_support::crashed_body("branch of step '" + st.req.path + "'", msg.reason);
     on_body(self, crashed);
   });
   return {

@@ -1,3 +1,4 @@
+#include <caf/actor_system.hpp>
 #include <caf/local_actor.hpp>
 
 #include "actors/constructs.hpp"
@@ -53,6 +54,42 @@ void fail(step_result& result, std::string feedback) {
   result.success = false;
   result.status = "failed";
   result.feedback = std::move(feedback);
+}
+
+caf::actor spawn_body(caf::local_actor* self, const std::shared_ptr<const run_env>& env,
+                      const construct_request& req, const step_list& steps,
+                      std::string locator_prefix, const std::string& segment, value input,
+                      value context) {
+  scope_request scope;
+  scope.steps = &steps;
+  scope.locator_prefix = std::move(locator_prefix);
+  scope.path_prefix = req.path + "/" + segment + "/";
+  scope.input = std::move(input);
+  scope.context = std::move(context);
+  scope.steps_scope = req.steps_scope;
+  auto me = caf::actor_cast<caf::actor>(self);
+  return spawn_pipeline_actor(self, self->home_system(), env, std::move(scope), me);
+}
+
+bool take_body(step_result& result, const run_outcome& body, bool is_cancelling) {
+  absorb(result, body);
+  if (body.status == run_status::interrupted || is_cancelling) {
+    result.status = "cancelled";
+    result.feedback = "cancelled";
+    return false;
+  }
+  if (body.status != run_status::completed) {
+    fail(result, body.error);
+    return false;
+  }
+  return true;
+}
+
+run_outcome crashed_body(const std::string& what, const caf::error& reason) {
+  run_outcome crashed;
+  crashed.status = run_status::failed;
+  crashed.error = what + " terminated: " + caf::to_string(reason);
+  return crashed;
 }
 
 }  // namespace construct_support

@@ -56,6 +56,21 @@ lua_scope code_scope(const construct_request& req, const value* output = nullptr
 /// Marks `result` failed with `feedback`.
 void fail(step_result& result, std::string feedback);
 
+/// Starts `steps` as one body of the construct `self`: a monitored pipeline
+/// actor with path prefix `<construct path>/<segment>/` that answers `self`.
+caf::actor spawn_body(caf::local_actor* self, const std::shared_ptr<const run_env>& env,
+                      const construct_request& req, const step_list& steps,
+                      std::string locator_prefix, const std::string& segment, value input,
+                      value context);
+
+/// Takes a finished body into `result` (its steps become children). Returns
+/// false when the construct must end now because the body was cancelled (or
+/// the construct is cancelling) or failed; `result` then says so.
+bool take_body(step_result& result, const run_outcome& body, bool is_cancelling);
+
+/// The outcome of a body that died without answering.
+run_outcome crashed_body(const std::string& what, const caf::error& reason);
+
 }  // namespace construct_support
 
 }  // namespace caudal

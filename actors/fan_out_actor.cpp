@@ -80,18 +80,12 @@ void launch_more(fan_self* self) {
   size_t cap = st.req.spec->max_concurrency > 0
                    ? static_cast<size_t>(st.req.spec->max_concurrency)
                    : st.items.size();
-  auto me = caf::actor_cast<caf::actor>(self);
   while (!is_stopping(st) && st.next < st.items.size() && st.running.size() < cap) {
     auto index = st.next++;
     auto& item = st.items[index];
-    scope_request scope;
-    scope.steps = item.steps;
-    scope.locator_prefix = item.locator_prefix;
-    scope.path_prefix = st.req.path + "/" + item.key + "/";
-    scope.input = std::move(item.input);
-    scope.context = st.req.context;
-    scope.steps_scope = st.req.steps_scope;
-    auto body = spawn_pipeline_actor(self, self->home_system(), st.env, std::move(scope), me);
+    auto body = construct_support::spawn_body(self, st.env, st.req, *item.steps,
+                                              item.locator_prefix, item.key,
+                                              std::move(item.input), st.req.context);
     st.running.emplace(body.address(), index);
   }
 }
@@ -180,10 +174,7 @@ caf::behavior fan_out_actor(fan_self* self, std::shared_ptr<const run_env> env,
   st.outcomes.resize(st.items.size());
   self->set_down_handler([self](caf::down_msg& msg) {
     if (!self->state.running.count(msg.source)) return;
-    run_outcome crashed;
-    crashed.status = run_status::failed;
-    crashed.error = "body terminated: " + caf::to_string(msg.reason);
-    on_body(self, msg.source, std::move(crashed));
+    on_body(self, msg.source, construct_support::crashed_body("body", msg.reason));
   });
   launch_more(self);
   if (st.running.empty()) {  // nothing to run: an empty map

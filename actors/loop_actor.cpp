@@ -41,15 +41,9 @@ void finish(loop_self* self) {
 void start_iteration(loop_self* self) {
   auto& st = self->state;
   ++st.iteration;
-  scope_request scope;
-  scope.steps = &st.req.spec->body;
-  scope.locator_prefix = st.req.locator + "/body/";
-  scope.path_prefix = st.req.path + "/" + std::to_string(st.iteration) + "/";
-  scope.input = st.input;
-  scope.context = st.context;
-  scope.steps_scope = st.req.steps_scope;
-  auto me = caf::actor_cast<caf::actor>(self);
-  st.body = spawn_pipeline_actor(self, self->home_system(), st.env, std::move(scope), me);
+  st.body = construct_support::spawn_body(self, st.env, st.req, st.req.spec->body,
+                                          st.req.locator + "/body/",
+                                          std::to_string(st.iteration), st.input, st.context);
 }
 
 // After a successful iteration: exit, fail at the cap, or go on.
@@ -106,16 +100,7 @@ void on_body(loop_self* self, run_outcome& outcome) {
   auto& st = self->state;
   self->demonitor(st.body);
   st.body = nullptr;
-  construct_support::absorb(st.result, outcome);
-  if (outcome.status == run_status::interrupted || st.is_cancelling) {
-    st.result.status = "cancelled";
-    st.result.feedback = "cancelled";
-    return finish(self);
-  }
-  if (outcome.status != run_status::completed) {
-    construct_support::fail(st.result, outcome.error);
-    return finish(self);
-  }
+  if (!construct_support::take_body(st.result, outcome, st.is_cancelling)) return finish(self);
   st.context = std::move(outcome.context);
   st.output = std::move(outcome.output);
   after_iteration(self);
@@ -133,10 +118,9 @@ caf::behavior loop_actor(loop_self* self, std::shared_ptr<const run_env> env,
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
     if (!st.body || msg.source != st.body.address()) return;
-    run_outcome crashed;
-    crashed.status = run_status::failed;
-    crashed.error = "iteration " + std::to_string(st.iteration) + " of step '" + st.req.path +
-                    "' terminated: " + caf::to_string(msg.reason);
+    auto crashed = construct_support::crashed_body(
+        "iteration " + std::to_string(st.iteration) + " of step '" + st.req.path + "'",
+        msg.reason);
     on_body(self, crashed);
   });
   start_iteration(self);
