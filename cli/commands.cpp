@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cli/interrupts.hpp"
 #include "runtime/engine.hpp"
 #include "runtime/graph.hpp"
 #include "storage/db_location.hpp"
@@ -93,6 +94,7 @@ int run_command(const global_options& globals, const run_options& o) {
   }
   spdlog::debug("database: {}", resolve_db_path(globals.db));
 
+  interrupt_watch interrupts;  // before the engine, so its threads inherit the mask
   engine eng;
   auto loaded = eng.load_file(o.file);
   if (!loaded.ok()) {
@@ -104,7 +106,10 @@ int run_command(const global_options& globals, const run_options& o) {
   request.input = std::move(*input);
   request.context = std::move(context);
   request.run_id = o.run_id;
-  auto outcome = eng.run(request);
+  auto handle = eng.start(request);
+  interrupts.on_signal([handle]() mutable { handle.cancel(); });
+  auto outcome = handle.wait();
+  interrupts.on_signal(nullptr);  // the handle must not outlive the engine
 
   if (o.as_json) {
     std::cout << to_text(value(outcome)) << '\n';

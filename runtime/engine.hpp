@@ -37,7 +37,8 @@ struct run_request {
   std::function<void(const run_event&)> on_event;
 };
 
-/// A run in progress, from `engine::start`. Copies share the run.
+/// A run in progress, from `engine::start`. Copies share the run; none may
+/// outlive the engine.
 class run_handle {
  public:
   const std::string& run_id() const;

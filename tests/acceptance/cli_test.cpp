@@ -1,7 +1,14 @@
 // The `caudal` binary end to end: stdout, --json, stderr and exit codes
 // (SPEC §7), on the examples and on small pipelines written by the tests.
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
+#include <iterator>
+#include <sstream>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 
@@ -223,6 +230,47 @@ steps: [{name: s, agent: raw}]
   EXPECT_EQ(r.code, 0) << r.err;
   auto j = value::parse(r.out);
   EXPECT_EQ(j["output"], "\xef\xbf\xbdok");  // U+FFFD, then the text
+}
+
+// The parent pid of `pid`, from /proc.
+pid_t parent_of(pid_t pid) {
+  std::ifstream stat{"/proc/" + std::to_string(pid) + "/stat"};
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest{text.substr(close + 2)};
+  std::string state;
+  pid_t ppid = 0;
+  rest >> state >> ppid;
+  return ppid;
+}
+
+TEST_F(CliTest, CtrlCInterruptsTheRunKillsItsChildrenAndExits130) {
+  auto pids = (dir_ / "pids").string();
+  auto file = write("p.yaml", std::string{R"(version: 1
+name: hang
+agents:
+  hang: {type: command, argv: [")"} + CAUDAL_FIXTURES_DIR + R"(/write_pids.sh", ")" + pids +
+                                  R"("]}
+steps: [{name: s, agent: hang}]
+)");
+  cli_result r;
+  std::thread runner{[&] { r = caudal_cli({"run", file, "--run-id", "r-int"}); }};
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds{20};
+  while (!fs::exists(pids) && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  pid_t child = 0, grandchild = 0;
+  std::ifstream{pids} >> child >> grandchild;
+  ASSERT_GT(child, 0);
+  pid_t caudal_pid = parent_of(child);
+  ASSERT_GT(caudal_pid, 1);
+  ::kill(caudal_pid, SIGINT);
+  runner.join();
+  EXPECT_EQ(r.code, 130) << r.err;
+  EXPECT_NE(r.err.find("caudal: run r-int interrupted: step 's': cancelled"), std::string::npos)
+      << r.err;
+  std::ifstream gone{"/proc/" + std::to_string(child) + "/cmdline"};
+  EXPECT_TRUE(!gone || gone.peek() == EOF);  // gone, or a zombie with no command line
 }
 
 TEST_F(CliTest, VersionAndHelp) {
