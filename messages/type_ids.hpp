@@ -26,7 +26,6 @@ CAF_END_TYPE_ID_BLOCK(caudal)
 namespace caudal {
 
 /// Atoms of the actor protocol (CAF 0.17 atoms: at most 10 characters).
-using start_atom = caf::atom_constant<caf::atom("start")>;
 using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
