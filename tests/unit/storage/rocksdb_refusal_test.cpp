@@ -1,0 +1,173 @@
+// rocksdb_store's refusals: every kind of path that is not a usable Caudal
+// database is refused with its own code and a message naming the path, and
+// every file at the path is byte-for-byte (and mtime-for-mtime) unchanged.
+
+#include <gtest/gtest.h>
+
+#include "storage/rocksdb_store.hpp"
+#include "storage_test_support.hpp"
+
+namespace caudal::storage {
+namespace {
+
+namespace fs = std::filesystem;
+using test_support::temp_dir;
+
+/// Opens `path`, expects a refusal with `code` whose message names the path
+/// and contains `text`, and expects the path unchanged.
+void expect_refused(const std::string& path, status_code code, const std::string& text,
+                    const open_options& options = {}) {
+  const auto before = test_support::snapshot(path);
+  ASSERT_FALSE(before.empty());
+  auto store = rocksdb_store::open(path, options);
+  ASSERT_FALSE(store) << "opened " << path;
+  const status& refusal = store.error();
+  EXPECT_EQ(refusal.code(), code) << refusal.to_string();
+  EXPECT_TRUE(refusal.is_refusal());
+  EXPECT_NE(refusal.message().find("'" + path + "'"), std::string::npos) << refusal.message();
+  EXPECT_NE(refusal.message().find(text), std::string::npos) << refusal.message();
+  EXPECT_EQ(test_support::snapshot(path), before) << "refusing changed " << path;
+}
+
+/// A closed Caudal database at `path`, with a little data in every family.
+void make_caudal_db(const std::string& path) {
+  auto store = rocksdb_store::open(path);
+  ASSERT_TRUE(store) << store.error().to_string();
+  write_batch batch;
+  for (column_family cf : all_column_families) batch.put(cf, "k", to_string(cf));
+  ASSERT_TRUE((*store)->write(batch, true).is_ok());
+  ASSERT_TRUE((*store)->close().is_ok());
+}
+
+TEST(StorageRefusal, RegularFile) {
+  temp_dir dir;
+  test_support::write_file(dir.path() / "notes.txt", "my precious notes\n");
+  expect_refused(dir.sub("notes.txt"), status_code::refused_not_caudal,
+                 "is a file, not a Caudal database");
+}
+
+TEST(StorageRefusal, DirectoryWithForeignFiles) {
+  temp_dir dir;
+  fs::create_directories(dir.path() / "project" / "src");
+  test_support::write_file(dir.path() / "project" / "README", "hello\n");
+  test_support::write_file(dir.path() / "project" / "src" / "main.c", "int main() {}\n");
+  expect_refused(dir.sub("project"), status_code::refused_not_caudal,
+                 "is a directory that is not a Caudal database");
+}
+
+TEST(StorageRefusal, RocksdbWithoutMetaFamily) {
+  temp_dir dir;
+  test_support::make_raw_rocksdb(dir.sub("db"), {}, {{"default", "user", "data"}});
+  expect_refused(dir.sub("db"), status_code::refused_not_caudal,
+                 "not a Caudal one: it has no 'meta' column family");
+}
+
+TEST(StorageRefusal, RocksdbWithMetaButNoIdentity) {
+  temp_dir dir;
+  test_support::make_raw_rocksdb(dir.sub("db"), {"meta", "runs"}, {{"runs", "r1", "theirs"}});
+  expect_refused(dir.sub("db"), status_code::refused_not_caudal, "holds no Caudal identity");
+}
+
+TEST(StorageRefusal, EmptyRocksdbWithOnlyTheDefaultFamily) {
+  temp_dir dir;
+  test_support::make_raw_rocksdb(dir.sub("db"), {}, {});
+  expect_refused(dir.sub("db"), status_code::refused_not_caudal, "no 'meta' column family");
+}
+
+TEST(StorageRefusal, RocksdbWithAForeignIdentity) {
+  temp_dir dir;
+  test_support::make_raw_rocksdb(dir.sub("db"), {"meta"}, {{"meta", "identity", "someone-else"}});
+  expect_refused(dir.sub("db"), status_code::refused_not_caudal, "identity record is not Caudal's");
+}
+
+TEST(StorageRefusal, CurrentWithoutNewline) {
+  temp_dir dir;
+  make_caudal_db(dir.sub("db"));
+  test_support::write_file(dir.path() / "db" / "CURRENT", "garbage");
+  expect_refused(dir.sub("db"), status_code::refused_damaged,
+                 "is a damaged database: Corruption: CURRENT file does not end with newline");
+}
+
+TEST(StorageRefusal, CurrentNamingAMissingManifest) {
+  temp_dir dir;
+  make_caudal_db(dir.sub("db"));
+  test_support::write_file(dir.path() / "db" / "CURRENT", "MANIFEST-999999\n");
+  expect_refused(dir.sub("db"), status_code::refused_damaged, "MANIFEST-999999");
+}
+
+TEST(StorageRefusal, ManifestTruncatedBeforeItsFirstEdit) {
+  temp_dir dir;
+  make_caudal_db(dir.sub("db"));
+  auto manifests = test_support::files_starting_with(dir.sub("db"), "MANIFEST-");
+  ASSERT_EQ(manifests.size(), 1u);
+  test_support::write_file(manifests[0], test_support::read_file(manifests[0]).substr(0, 40));
+  expect_refused(dir.sub("db"), status_code::refused_damaged, "Corruption");
+}
+
+TEST(StorageRefusal, ManifestTruncatedAfterSomeFamilies) {
+  temp_dir dir;
+  make_caudal_db(dir.sub("db"));
+  auto manifests = test_support::files_starting_with(dir.sub("db"), "MANIFEST-");
+  ASSERT_EQ(manifests.size(), 1u);
+  const std::string manifest = test_support::read_file(manifests[0]);
+  // RocksDB reads a MANIFEST cut inside its records as one whose writer died
+  // mid-edit and opens without the families the lost edits created; Caudal
+  // refuses a database whose identity is there but a family is not.
+  test_support::write_file(manifests[0], manifest.substr(0, manifest.size() - 60));
+  expect_refused(dir.sub("db"), status_code::refused_damaged, "column families missing: ");
+}
+
+TEST(StorageRefusal, ChecksumErrorInATable) {
+  temp_dir dir;
+  test_support::make_raw_rocksdb(
+      dir.sub("db"), {"meta", "runs", "events", "cache"},
+      {{"meta", "identity", "caudal:0123"}, {"meta", "schema_version", "1"}},
+      /*is_flushing=*/true);
+  auto tables = test_support::files_starting_with(dir.sub("db"), "0");
+  std::erase_if(tables, [](const fs::path& p) { return p.extension() != ".sst"; });
+  ASSERT_EQ(tables.size(), 1u);  // only `meta` has keys
+  std::string bytes = test_support::read_file(tables[0]);
+  bytes[5] = static_cast<char>(bytes[5] ^ 0xff);  // inside the first data block
+  test_support::write_file(tables[0], bytes);
+  expect_refused(dir.sub("db"), status_code::refused_damaged, "Corruption");
+}
+
+TEST(StorageRefusal, NewerSchemaVersion) {
+  temp_dir dir;
+  {
+    auto store = rocksdb_store::open(dir.sub("db"));
+    ASSERT_TRUE(store);
+    write_batch batch;
+    batch.put(column_family::meta, std::string(schema_version_key), "2");
+    ASSERT_TRUE((*store)->write(batch, true).is_ok());
+  }
+  expect_refused(dir.sub("db"), status_code::refused_newer_schema,
+                 "has schema version 2, newer than version 1 that this Caudal knows");
+}
+
+TEST(StorageRefusal, UnreadableSchemaVersion) {
+  temp_dir dir;
+  {
+    auto store = rocksdb_store::open(dir.sub("db"));
+    ASSERT_TRUE(store);
+    write_batch batch;
+    batch.put(column_family::meta, std::string(schema_version_key), "two");
+    ASSERT_TRUE((*store)->write(batch, true).is_ok());
+  }
+  expect_refused(dir.sub("db"), status_code::refused_damaged, "'two' is not a version number");
+}
+
+TEST(StorageRefusal, OlderSchemaWithoutAMigration) {
+  temp_dir dir;
+  {
+    auto store = rocksdb_store::open(dir.sub("db"));
+    ASSERT_TRUE(store);
+  }
+  open_options options;
+  options.schema_version = 2;  // this "newer Caudal" ships no 1 -> 2 migration
+  expect_refused(dir.sub("db"), status_code::refused_migration,
+                 "no migration from schema version 1 towards version 2", options);
+}
+
+}  // namespace
+}  // namespace caudal::storage
