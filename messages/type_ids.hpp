@@ -30,6 +30,8 @@ using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
 using chunk_atom = caf::atom_constant<caf::atom("chunk")>;
+using journal_atom = caf::atom_constant<caf::atom("journal")>;
+using written_atom = caf::atom_constant<caf::atom("written")>;
 
 }  // namespace caudal
 

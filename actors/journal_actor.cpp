@@ -1,0 +1,132 @@
+// The journal actor (contract in actors/journal.hpp): group commit over the
+// kv_store seam. While one batch is being written on the blocking pool, new
+// records collect in the next batch; when the write returns, its senders are
+// answered and the next batch goes out as one write.
+
+#include <unordered_map>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/journal.hpp"
+#include "messages/type_ids.hpp"
+#include "runtime/blocking_pool.hpp"
+#include "storage/keys.hpp"
+#include "storage/run_records.hpp"
+
+namespace caudal {
+
+namespace {
+
+// One record waiting to be durable, and how to answer its sender.
+struct waiting_record {
+  caf::response_promise promise;
+  bool is_header = false;
+  uint64_t seq = 0;  // for events
+};
+
+struct journal_state {
+  static inline const char* name = "caudal.journal";
+  std::shared_ptr<storage::kv_store> store;
+  std::shared_ptr<blocking_pool> pool;
+  journal_options options;
+  std::unordered_map<std::string, uint64_t> next_seq;
+  storage::write_batch next_batch;
+  std::vector<waiting_record> next_waiting;
+  std::vector<waiting_record> in_flight;
+  bool is_writing = false;
+};
+
+using journal_self = caf::stateful_actor<journal_state>;
+
+// The sequence the next event of `run_id` gets: after the last one stored.
+caf::expected<uint64_t> take_seq(journal_state& st, const std::string& run_id) {
+  auto it = st.next_seq.find(run_id);
+  if (it == st.next_seq.end()) {
+    uint64_t next = 0;
+    auto scanned = storage::scan_run_events(*st.store, run_id, [&](uint64_t seq, run_event&&) {
+      next = seq + 1;
+      return true;
+    });
+    if (!scanned.is_ok()) return caf::make_error(caf::sec::runtime_error, scanned.to_string());
+    it = st.next_seq.emplace(run_id, next).first;
+  }
+  return it->second++;
+}
+
+void write_next(journal_self* self) {
+  auto& st = self->state;
+  if (st.is_writing || st.next_waiting.empty()) return;
+  st.is_writing = true;
+  st.in_flight = std::move(st.next_waiting);
+  st.next_waiting.clear();
+  auto batch = std::make_shared<storage::write_batch>(std::move(st.next_batch));
+  st.next_batch.clear();
+  auto me = caf::actor_cast<caf::actor>(self);
+  auto store = st.store;
+  bool is_synced = st.options.is_synced;
+  st.pool->submit([me, store, batch, is_synced] {
+    auto written = store->write(*batch, is_synced);
+    caf::anon_send(me, written_atom::value, written.is_ok(), written.to_string());
+  });
+}
+
+void on_written(journal_self* self, bool is_ok, const std::string& error) {
+  auto& st = self->state;
+  for (auto& w : st.in_flight) {
+    if (is_ok && w.is_header)
+      w.promise.deliver(true);
+    else if (is_ok)
+      w.promise.deliver(w.seq);
+    else
+      w.promise.deliver(caf::make_error(caf::sec::runtime_error, "journal write failed: " + error));
+  }
+  st.in_flight.clear();
+  st.is_writing = false;
+  write_next(self);
+}
+
+caf::behavior journal_actor(journal_self* self, std::shared_ptr<storage::kv_store> store,
+                            std::shared_ptr<blocking_pool> pool, journal_options options) {
+  auto& st = self->state;
+  st.store = std::move(store);
+  st.pool = std::move(pool);
+  st.options = options;
+  return {
+      [self](journal_atom, run_event& event) -> caf::result<uint64_t> {
+        auto& st = self->state;
+        if (auto bad = storage::validate_run_id(event.run_id); !bad.is_ok())
+          return caf::make_error(caf::sec::invalid_argument, bad.to_string());
+        auto seq = take_seq(st, event.run_id);
+        if (!seq) return seq.error();
+        storage::put_event(st.next_batch, event, *seq);
+        auto promise = self->make_response_promise();
+        st.next_waiting.push_back({promise, false, *seq});
+        write_next(self);
+        return promise;
+      },
+      [self](journal_atom, std::string& run_id, std::string& header) -> caf::result<bool> {
+        auto& st = self->state;
+        if (auto bad = storage::validate_run_id(run_id); !bad.is_ok())
+          return caf::make_error(caf::sec::invalid_argument, bad.to_string());
+        st.next_batch.put(storage::column_family::runs, storage::run_key(run_id),
+                          std::move(header));
+        auto promise = self->make_response_promise();
+        st.next_waiting.push_back({promise, true, 0});
+        write_next(self);
+        return promise;
+      },
+      [self](written_atom, bool is_ok, const std::string& error) {
+        on_written(self, is_ok, error);
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_journal_actor(caf::actor_system& sys, std::shared_ptr<storage::kv_store> store,
+                               std::shared_ptr<blocking_pool> pool, journal_options options) {
+  return sys.spawn(journal_actor, std::move(store), std::move(pool), options);
+}
+
+}  // namespace caudal
