@@ -92,14 +92,16 @@ int run_command(const global_options& globals, const run_options& o) {
     }
     context = std::move(*parsed);
   }
-  spdlog::debug("database: {}", resolve_db_path(globals.db));
-
   interrupt_watch interrupts;  // before the engine, so its threads inherit the mask
   engine eng;
   auto loaded = eng.load_file(o.file);
   if (!loaded.ok()) {
     print_diagnostics(loaded.errors);
     return exit_invalid;
+  }
+  if (auto refused = eng.open_database(resolve_db_path(globals.db), o.durability == "strict")) {
+    print_error(*refused);
+    return exit_db_refused;
   }
   run_request request;
   request.pipeline = loaded.pipeline;

@@ -21,6 +21,7 @@ struct global_options {
 
 struct run_options {
   std::string file;
+  std::string durability = "strict";
   std::string input_text;
   std::string input_json;
   std::string input_file;
@@ -38,7 +39,19 @@ struct graph_options {
   std::string format = "mermaid";  ///< mermaid | dot
 };
 
+struct runs_options {
+  std::string status;
+  bool as_json = false;
+};
+
+struct show_options {
+  std::string run_id;
+  bool as_json = false;
+};
+
 void apply_globals(const global_options& globals);
+int runs_command(const global_options& globals, const runs_options& options);
+int show_command(const global_options& globals, const show_options& options);
 int run_command(const global_options& globals, const run_options& options);
 int validate_command(const global_options& globals, const validate_options& options);
 /// Prints the pipeline as a diagram (runtime/graph.hpp); a load error prints

@@ -32,6 +32,22 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--context-json", run.context_json, "JSON object merged over `context:`");
   run_cmd->add_option("--run-id", run.run_id, "the run's id (default: generated)");
   run_cmd->add_flag("--json", run.as_json, "print the whole result as JSON");
+  run_cmd->add_option("--durability", run.durability,
+                      "strict (fsync every journal write) or relaxed (no fsync: a machine "
+                      "crash may lose the last steps)")
+      ->check(CLI::IsMember({"strict", "relaxed"}));
+
+  caudal::cli::runs_options runs;
+  auto* runs_cmd = app.add_subcommand("runs", "list the runs in the database");
+  runs_cmd->add_option("--status", runs.status, "only runs with this status")
+      ->check(CLI::IsMember({"running", "completed", "failed", "paused", "usage_limit_exceeded",
+                             "interrupted"}));
+  runs_cmd->add_flag("--json", runs.as_json, "print the list as JSON");
+
+  caudal::cli::show_options show;
+  auto* show_cmd = app.add_subcommand("show", "a run's trace: steps, attempts, feedback, usage");
+  show_cmd->add_option("run_id", show.run_id, "the run's id")->required();
+  show_cmd->add_flag("--json", show.as_json, "print the whole trace as JSON");
 
   caudal::cli::validate_options validate;
   auto* validate_cmd = app.add_subcommand("validate", "check a pipeline file");
@@ -55,6 +71,8 @@ int main(int argc, char** argv) {
   caudal::cli::apply_globals(globals);
   if (*run_cmd) return caudal::cli::run_command(globals, run);
   if (*validate_cmd) return caudal::cli::validate_command(globals, validate);
+  if (*runs_cmd) return caudal::cli::runs_command(globals, runs);
+  if (*show_cmd) return caudal::cli::show_command(globals, show);
   if (*graph_cmd) return caudal::cli::graph_command(globals, graph);
   return caudal::cli::exit_invalid;
 }

@@ -10,13 +10,18 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 
+#include "actors/journal.hpp"
 #include "actors/run_env.hpp"
 #include "actors/step_logic.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/blocking_pool.hpp"
+#include "runtime/engine_detail.hpp"
 #include "runtime/process_runner.hpp"
+#include "storage/rocksdb_store.hpp"
 
 namespace caudal {
+
+using namespace engine_detail;
 
 namespace {
 
@@ -44,6 +49,12 @@ struct engine::impl {
         system(config),
         pool(std::make_shared<blocking_pool>()) {}
 
+  ~impl() {
+    // The journal holds the store; let it go before the pool drains.
+    if (journal) caf::anon_send_exit(journal, caf::exit_reason::user_shutdown);
+    journal = nullptr;
+  }
+
   std::shared_ptr<process_runner> runner;
   std::shared_ptr<agent_registry> registry;
   engine_config config;
@@ -51,6 +62,8 @@ struct engine::impl {
   // Declared after the system so it is destroyed first: its jobs send to
   // actors of the system.
   std::shared_ptr<blocking_pool> pool;
+  std::shared_ptr<storage::kv_store> store;
+  caf::actor journal;
 };
 
 engine::engine(engine_options options) : impl_(std::make_unique<impl>(std::move(options))) {}
@@ -58,6 +71,17 @@ engine::engine(engine_options options) : impl_(std::make_unique<impl>(std::move(
 engine::~engine() = default;
 
 agent_registry& engine::agents() { return *impl_->registry; }
+
+std::optional<std::string> engine::open_database(const std::string& path, bool is_synced) {
+  auto opened = storage::rocksdb_store::open(path);
+  if (!opened) return opened.error().message();
+  impl_->store = std::shared_ptr<storage::kv_store>{std::move(*opened)};
+  impl_->journal =
+      spawn_journal_actor(impl_->system, impl_->store, impl_->pool, journal_options{is_synced});
+  return std::nullopt;
+}
+
+storage::kv_store* engine::database() { return impl_->store.get(); }
 
 load_result engine::load_file(const std::string& path) const {
   return load_pipeline_file(path, *impl_->registry);
@@ -94,12 +118,28 @@ run_outcome run_handle::wait() { return state_->outcome.get(); }
 
 void run_handle::cancel() { caf::anon_send(state_->root, cancel_atom::value); }
 
+// A run that could not start (its header could not be journaled): its
+// handle answers at once.
+run_handle failed_start(const std::shared_ptr<run_env>& env, std::string why) {
+  auto st = std::make_shared<run_handle::state>();
+  st->run_id = env->run_id;
+  st->env = env;
+  std::promise<run_outcome> promise;
+  run_outcome outcome;
+  outcome.run_id = env->run_id;
+  outcome.status = run_status::failed;
+  outcome.error = "cannot journal run " + env->run_id + ": " + why;
+  promise.set_value(std::move(outcome));
+  st->outcome = promise.get_future().share();
+  return run_handle{st};
+}
+
 run_handle engine::start(const run_request& request) {
   auto env = std::make_shared<run_env>();
   env->run_id = request.run_id.empty() ? make_run_id() : request.run_id;
   env->pipe = request.pipeline;
   env->agents = impl_->registry;
-  if (request.on_event) env->events = std::make_shared<callback_event_sink>(request.on_event);
+  env->events = make_event_sink(impl_->journal, request.on_event);
   env->launch = local_attempt_launcher(impl_->pool);
 
   scope_request scope;
@@ -113,6 +153,12 @@ run_handle engine::start(const run_request& request) {
                  {"context", scope.context}};
   });
 
+  auto header = first_header(env->run_id, *request.pipeline, scope.input, scope.context);
+  if (impl_->journal) {
+    if (auto failed = write_header(impl_->system, impl_->journal, header))
+      return failed_start(env, std::move(*failed));
+  }
+
   auto promise = std::make_shared<std::promise<run_outcome>>();
   auto st = std::make_shared<run_handle::state>();
   st->run_id = env->run_id;
@@ -121,16 +167,7 @@ run_handle engine::start(const run_request& request) {
   // The collector ends the run: it publishes the outcome and the last event.
   // (Its state goes in as arguments: CAF 0.17 dereferences a null pointer
   // when a function actor is spawned without any.)
-  auto collector = impl_->system.spawn(
-      [](caf::event_based_actor* self, std::shared_ptr<const run_env> env,
-         std::shared_ptr<std::promise<run_outcome>> promise) {
-        return caf::behavior{[self, env, promise](run_outcome& outcome) {
-          env->emit(event_kind::run_finished, {}, 0, [&] { return value(outcome); });
-          promise->set_value(std::move(outcome));
-          self->quit();
-        }};
-      },
-      env, promise);
+  auto collector = impl_->system.spawn(collector_actor, env, promise, impl_->journal, header);
   st->root = spawn_pipeline_actor(nullptr, impl_->system, env, std::move(scope), collector);
   return run_handle{st};
 }

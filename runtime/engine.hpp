@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "messages/run.hpp"
@@ -17,6 +18,10 @@
 namespace caudal {
 
 class process_runner;
+
+namespace storage {
+class kv_store;
+}
 
 struct engine_options {
   /// Actor scheduler threads; 0 = the default, 1 (see docs/performance.md).
@@ -66,6 +71,17 @@ class engine {
 
   /// The registry; add kinds before the first run.
   agent_registry& agents();
+
+  /// Opens (or creates) the run database at `path`; from then on every run
+  /// is journaled there: its header (pipeline as loaded, input, context,
+  /// status, totals) and every event. Returns the reason when the database is
+  /// refused (not Caudal's, damaged, locked, newer; SPEC exit 5), naming the
+  /// path. `is_synced = false` is `--durability relaxed`: no fsync per write.
+  /// Call before the first run.
+  std::optional<std::string> open_database(const std::string& path, bool is_synced = true);
+
+  /// The open run database, or null.
+  storage::kv_store* database();
 
   load_result load_file(const std::string& path) const;
   load_result load_text(const std::string& text, const std::string& file = "<string>") const;

@@ -28,8 +28,12 @@ struct cli_result {
   std::string err;
 };
 
+// The database the current test's runs use unless it passes its own.
+std::string current_db;
+
 cli_result caudal_cli(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
   static auto runner = make_posix_process_runner();
+  if (!env.count("CAUDAL_DB") && !current_db.empty()) env["CAUDAL_DB"] = current_db;
   process_spec spec;
   spec.argv = {CAUDAL_BINARY};
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
@@ -51,6 +55,7 @@ class CliTest : public ::testing::Test {
            ("caudal-cli-" + std::to_string(::getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
+    current_db = (dir_ / "db").string();
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -271,6 +276,9 @@ steps: [{name: s, agent: hang}]
       << r.err;
   std::ifstream gone{"/proc/" + std::to_string(child) + "/cmdline"};
   EXPECT_TRUE(!gone || gone.peek() == EOF);  // gone, or a zombie with no command line
+  auto runs = value::parse(caudal_cli({"runs", "--json", "--status", "interrupted"}).out);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0]["run_id"], "r-int");  // the journal says so too
 }
 
 TEST_F(CliTest, VersionAndHelp) {

@@ -1,0 +1,153 @@
+// Journaled runs through the binary: `caudal runs`, `caudal show`, the
+// journal's contents after a run, and exit code 5 for refused databases.
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "messages/value.hpp"
+#include "runtime/process_runner.hpp"
+#include "runtime/run_history.hpp"
+#include "storage/rocksdb_store.hpp"
+
+namespace caudal {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct cli_result {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+class History : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("caudal-history-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    db_ = (dir_ / "db").string();
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  cli_result cli(std::vector<std::string> args) {
+    static auto runner = make_posix_process_runner();
+    process_spec spec;
+    spec.argv = {CAUDAL_BINARY, "--db", db_};
+    spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+    spec.timeout = std::chrono::seconds{60};
+    auto o = runner->run(spec, nullptr);
+    return {o.exit_code, o.out, o.err};
+  }
+
+  std::string write(const std::string& name, const std::string& text) {
+    auto path = dir_ / name;
+    std::ofstream{path} << text;
+    return path.string();
+  }
+
+  std::string example(const std::string& name) {
+    return std::string{CAUDAL_EXAMPLES_DIR} + "/" + name;
+  }
+
+  fs::path dir_;
+  std::string db_;
+};
+
+TEST_F(History, RunsListsEveryRunWithItsStatus) {
+  EXPECT_EQ(cli({"run", example("hello.yaml"), "--run-id", "ok-1", "--input", "a"}).code, 0);
+  auto bad = write("bad.yaml", "version: 1\nname: bad\nagents:\n  x: {type: lua, code: \"nil + 1\"}\n"
+                               "steps: [{name: s, agent: x, max_retries: 0}]\n");
+  EXPECT_EQ(cli({"run", bad, "--run-id", "bad-1"}).code, 1);
+  auto list = cli({"runs", "--json"});
+  ASSERT_EQ(list.code, 0) << list.err;
+  auto runs = value::parse(list.out);
+  ASSERT_EQ(runs.size(), 2u);
+  std::map<std::string, std::string> status;
+  for (const auto& r : runs) status[r["run_id"]] = r["status"];
+  EXPECT_EQ(status["ok-1"], "completed");
+  EXPECT_EQ(status["bad-1"], "failed");
+  EXPECT_EQ(runs[0]["pipeline"].is_string(), true);
+  auto failed = value::parse(cli({"runs", "--json", "--status", "failed"}).out);
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0]["run_id"], "bad-1");
+  auto table = cli({"runs"});
+  EXPECT_NE(table.out.find("ok-1"), std::string::npos);
+  EXPECT_NE(table.out.find("hello"), std::string::npos);
+}
+
+TEST_F(History, ShowGivesTheTraceWithAttemptsAndFeedback) {
+  ASSERT_EQ(cli({"run", example("fallback.yaml"), "--run-id", "fb", "--input", "q"}).code, 0);
+  auto text = cli({"show", "fb"});
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_NE(text.out.find("run fb (pipeline fallback-demo): completed"), std::string::npos)
+      << text.out;
+  EXPECT_NE(text.out.find("feedback: Agent execution failed with NonZeroExit after 2 attempts"),
+            std::string::npos)
+      << text.out;
+  EXPECT_NE(text.out.find("attempt 1 (answer/from_cache): ok"), std::string::npos) << text.out;
+  auto json = value::parse(cli({"show", "fb", "--json"}).out);
+  EXPECT_EQ(json["status"], "completed");
+  EXPECT_EQ(json["input"], "q");
+  ASSERT_EQ(json["steps"].size(), 1u);
+  EXPECT_EQ(json["steps"][0]["fallback_triggered"], true);
+  ASSERT_EQ(json["attempts"].size(), 3u);
+  EXPECT_EQ(json["attempts"][2]["step_path"], "answer/from_cache");
+  EXPECT_EQ(json["events"].front()["kind"], "run_started");
+  EXPECT_EQ(json["events"].back()["kind"], "run_finished");
+}
+
+TEST_F(History, TheJournalHoldsHeaderAndEveryEventInOrder) {
+  ASSERT_EQ(cli({"run", example("triage.yaml"), "--run-id", "tri"}).code, 0);
+  auto store = storage::rocksdb_store::open(db_);
+  ASSERT_TRUE(store.has_value()) << store.error().to_string();
+  auto trace = load_trace(**store, "tri");
+  ASSERT_TRUE(trace.has_value()) << trace.error().to_string();
+  EXPECT_EQ(trace->header.status, run_status::completed);
+  EXPECT_EQ(trace->header.pipeline_name, "triage");
+  EXPECT_NE(trace->header.pipeline_source.find("kind: map"), std::string::npos);
+  EXPECT_GT(trace->header.finished_at_ms, 0);
+  ASSERT_EQ(trace->steps.size(), 2u);
+  EXPECT_EQ(trace->steps[0].path, "each");
+  EXPECT_EQ(trace->steps[0].children.size(), 6u);
+  size_t attempts_started = 0, attempts_finished = 0;
+  for (const auto& e : trace->events) {
+    attempts_started += e.kind == event_kind::attempt_started;
+    attempts_finished += e.kind == event_kind::attempt_finished;
+  }
+  EXPECT_EQ(attempts_started, 8u);  // 3 classify + 3 route branches + 2 report branches
+  EXPECT_EQ(attempts_finished, 8u);
+}
+
+TEST_F(History, ShowOfAnUnknownRunIsAClearError) {
+  ASSERT_EQ(cli({"run", example("hello.yaml"), "--input", "x"}).code, 0);
+  auto r = cli({"show", "no-such-run"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("no run 'no-such-run'"), std::string::npos) << r.err;
+}
+
+TEST_F(History, ARegularFileIsRefusedWithExitFiveAndLeftAlone) {
+  db_ = write("not-a-db", "precious bytes\n");
+  auto r = cli({"run", example("hello.yaml"), "--input", "x"});
+  EXPECT_EQ(r.code, 5);
+  EXPECT_NE(r.err.find("not-a-db"), std::string::npos) << r.err;
+  std::ifstream in{db_};
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "precious bytes\n");
+  EXPECT_EQ(cli({"runs"}).code, 5);
+}
+
+TEST_F(History, ADatabaseHeldByAnotherProcessIsRefusedWithExitFive) {
+  auto held = storage::rocksdb_store::open(db_);
+  ASSERT_TRUE(held.has_value()) << held.error().to_string();
+  auto r = cli({"run", example("hello.yaml"), "--input", "x"});
+  EXPECT_EQ(r.code, 5);
+  EXPECT_NE(r.err.find("locked by another process"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace caudal
