@@ -8,7 +8,10 @@
 /// Protocol (the journal is always local to the coordinator):
 /// - `(journal_atom, run_event)` → `uint64_t`: the event's sequence number in
 ///   its run, answered once durable; sequence numbers of a run are dense and
-///   start after the last one already in the store.
+///   start after the last one already in the store. An event *sent* (not
+///   requested) is written with the next requested record, or within 2 ms:
+///   a crash in between may lose it (an attempt that started then runs again
+///   on resume, with the same idempotency key).
 /// - `(journal_atom, std::string run_id, std::string header_bytes)` → `bool`:
 ///   (re)writes the run's header (storage::encode_run_header), once durable.
 /// A failed write answers every record of its batch with an error carrying

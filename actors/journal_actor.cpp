@@ -25,17 +25,41 @@ struct waiting_record {
   uint64_t seq = 0;  // for events
 };
 
+// What the next write holds, before encoding: events with their sequence
+// numbers, and headers already encoded by their senders.
+struct pending_records {
+  std::vector<std::pair<run_event, uint64_t>> events;
+  std::vector<std::pair<std::string, std::string>> headers;  // run id, bytes
+  bool empty() const { return events.empty() && headers.empty(); }
+};
+
+storage::write_batch encode(pending_records& records) {
+  storage::write_batch batch;
+  for (const auto& [event, seq] : records.events) storage::put_event(batch, event, seq);
+  for (auto& [run_id, bytes] : records.headers)
+    batch.put(storage::column_family::runs, storage::run_key(run_id), std::move(bytes));
+  return batch;
+}
+
 struct journal_state {
   static inline const char* name = "caudal.journal";
   std::shared_ptr<storage::kv_store> store;
   std::shared_ptr<blocking_pool> pool;
   journal_options options;
   std::unordered_map<std::string, uint64_t> next_seq;
-  storage::write_batch next_batch;
+  // Records of the next write, encoded on the pool thread (not here, on the
+  // scheduler) when that write starts.
+  std::shared_ptr<pending_records> next_batch = std::make_shared<pending_records>();
   std::vector<waiting_record> next_waiting;
   std::vector<waiting_record> in_flight;
   bool is_writing = false;
+  bool is_flush_scheduled = false;
 };
+
+// Records nobody waits for (events sent without a request) ride along with
+// the next awaited record, or go out after this delay: one fsync per step
+// instead of one per event.
+constexpr auto lazy_flush_delay = std::chrono::milliseconds{2};
 
 using journal_self = caf::stateful_actor<journal_state>;
 
@@ -56,19 +80,26 @@ caf::expected<uint64_t> take_seq(journal_state& st, const std::string& run_id) {
 
 void write_next(journal_self* self) {
   auto& st = self->state;
-  if (st.is_writing || st.next_waiting.empty()) return;
+  if (st.is_writing || st.next_batch->empty()) return;
   st.is_writing = true;
   st.in_flight = std::move(st.next_waiting);
   st.next_waiting.clear();
-  auto batch = std::make_shared<storage::write_batch>(std::move(st.next_batch));
-  st.next_batch.clear();
+  auto records = std::move(st.next_batch);
+  st.next_batch = std::make_shared<pending_records>();
   auto me = caf::actor_cast<caf::actor>(self);
   auto store = st.store;
   bool is_synced = st.options.is_synced;
-  st.pool->submit([me, store, batch, is_synced] {
-    auto written = store->write(*batch, is_synced);
+  st.pool->submit([me, store, records, is_synced] {
+    auto written = store->write(encode(*records), is_synced);
     caf::anon_send(me, written_atom::value, written.is_ok(), written.to_string());
   });
+}
+
+void schedule_flush(journal_self* self) {
+  auto& st = self->state;
+  if (st.is_flush_scheduled || st.next_batch->empty()) return;
+  st.is_flush_scheduled = true;
+  self->delayed_send(self, lazy_flush_delay, flush_atom::value);
 }
 
 void on_written(journal_self* self, bool is_ok, const std::string& error) {
@@ -83,7 +114,8 @@ void on_written(journal_self* self, bool is_ok, const std::string& error) {
   }
   st.in_flight.clear();
   st.is_writing = false;
-  write_next(self);
+  if (!st.next_waiting.empty()) return write_next(self);
+  schedule_flush(self);
 }
 
 caf::behavior journal_actor(journal_self* self, std::shared_ptr<storage::kv_store> store,
@@ -99,7 +131,11 @@ caf::behavior journal_actor(journal_self* self, std::shared_ptr<storage::kv_stor
           return caf::make_error(caf::sec::invalid_argument, bad.to_string());
         auto seq = take_seq(st, event.run_id);
         if (!seq) return seq.error();
-        storage::put_event(st.next_batch, event, *seq);
+        st.next_batch->events.emplace_back(std::move(event), *seq);
+        if (!self->current_sender()) {  // sent without a request: nobody waits
+          schedule_flush(self);
+          return *seq;
+        }
         auto promise = self->make_response_promise();
         st.next_waiting.push_back({promise, false, *seq});
         write_next(self);
@@ -109,8 +145,7 @@ caf::behavior journal_actor(journal_self* self, std::shared_ptr<storage::kv_stor
         auto& st = self->state;
         if (auto bad = storage::validate_run_id(run_id); !bad.is_ok())
           return caf::make_error(caf::sec::invalid_argument, bad.to_string());
-        st.next_batch.put(storage::column_family::runs, storage::run_key(run_id),
-                          std::move(header));
+        st.next_batch->headers.emplace_back(std::move(run_id), std::move(header));
         auto promise = self->make_response_promise();
         st.next_waiting.push_back({promise, true, 0});
         write_next(self);
@@ -118,6 +153,10 @@ caf::behavior journal_actor(journal_self* self, std::shared_ptr<storage::kv_stor
       },
       [self](written_atom, bool is_ok, const std::string& error) {
         on_written(self, is_ok, error);
+      },
+      [self](flush_atom) {
+        self->state.is_flush_scheduled = false;
+        write_next(self);
       },
   };
 }

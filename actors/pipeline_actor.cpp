@@ -42,6 +42,7 @@ struct pipeline_state {
   caf::actor construct;       // the construct running now, if any
   uint64_t attempt_serial = 0;  // tells stale retry timers apart
   bool is_cancelling = false;
+  bool is_awaiting_journal = false;  // a step result is on its way to disk
   bool is_finished = false;
   run_outcome outcome;
 };
@@ -146,6 +147,7 @@ class pipeline_driver {
   void on_cancel() {
     if (st_.is_cancelling) return;
     st_.is_cancelling = true;
+    if (st_.is_awaiting_journal) return;  // the next step_begin sees the flag
     if (st_.construct) {
       self_->send(st_.construct, cancel_atom::value);
       return;  // the construct answers cancelled, then the scope ends
@@ -254,11 +256,34 @@ class pipeline_driver {
     return result;
   }
 
+  // A step ended: with a journal, its result is recorded only once durable
+  // (SPEC §5: nothing acknowledged is lost); the next step waits for that.
   void step_done(step_result result) {
-    const auto& spec = (*st_.scope.steps)[st_.index];
     st_.chain.clear();
-    st_.env->emit(event_kind::step_finished, result.path, result.attempts,
-                  [&] { return value(result); });
+    if (!st_.env->journal) {
+      st_.env->emit(event_kind::step_finished, result.path, result.attempts,
+                    [&] { return value(result); });
+      return record_step(std::move(result));
+    }
+    auto event = st_.env->make_event(event_kind::step_finished, result.path, result.attempts,
+                                     value(result));
+    st_.is_awaiting_journal = true;
+    auto* self = self_;
+    self_->request(st_.env->journal, caf::infinite, journal_atom::value, event)
+        .then(
+            [self, event, result](uint64_t) {
+              self->state.is_awaiting_journal = false;
+              self->state.env->notify(event);
+              pipeline_driver{self}.record_step(result);
+            },
+            [self](caf::error& err) {
+              self->state.is_awaiting_journal = false;
+              pipeline_driver{self}.finish(run_status::failed, caf::to_string(err));
+            });
+  }
+
+  void record_step(step_result result) {
+    const auto& spec = (*st_.scope.steps)[st_.index];
     st_.outcome.usage += result.usage;
     if (!result.success) {
       auto status = result.status == "cancelled" ? run_status::interrupted : run_status::failed;

@@ -2,9 +2,20 @@
 
 #include <chrono>
 
+#include <caf/send.hpp>
+
+#include "messages/type_ids.hpp"
+
 namespace caudal {
 
 void run_env::emit_now(event_kind kind, const std::string& path, int attempt, value data) const {
+  auto e = make_event(kind, path, attempt, std::move(data));
+  if (journal) caf::anon_send(journal, journal_atom::value, e);
+  notify(e);
+}
+
+run_event run_env::make_event(event_kind kind, const std::string& path, int attempt,
+                              value data) const {
   run_event e;
   e.kind = kind;
   e.run_id = run_id;
@@ -14,7 +25,7 @@ void run_env::emit_now(event_kind kind, const std::string& path, int attempt, va
                 std::chrono::system_clock::now().time_since_epoch())
                 .count();
   e.data = std::move(data);
-  events->emit(e);
+  return e;
 }
 
 }  // namespace caudal

@@ -31,11 +31,14 @@ struct run_env {
   std::string run_id;
   std::shared_ptr<const pipeline> pipe;
   std::shared_ptr<const agent_registry> agents;
+  /// Observers of the run's events (the CLI, an embedder); may be null.
   std::shared_ptr<event_sink> events;
+  /// The journal actor (actors/journal.hpp); null when runs are not journaled.
+  caf::actor journal;
   attempt_launcher launch;
 
   /// Whether anyone consumes events; payloads are built only if so.
-  bool is_observed() const { return events != nullptr; }
+  bool is_observed() const { return events != nullptr || journal != nullptr; }
 
   /// Emits an event stamped with this run's id and the wall clock. `make_data`
   /// builds the payload and is called only when the run is observed.
@@ -44,7 +47,17 @@ struct run_env {
     if (is_observed()) emit_now(kind, path, attempt, std::forward<MakeData>(make_data)());
   }
 
+  /// Sends the event to the journal (without waiting for it to be durable)
+  /// and to the observers.
   void emit_now(event_kind kind, const std::string& path, int attempt, value data) const;
+
+  /// An event of this run, stamped now.
+  run_event make_event(event_kind kind, const std::string& path, int attempt, value data) const;
+
+  /// Hands an event that is already journaled to the observers only.
+  void notify(const run_event& e) const {
+    if (events) events->emit(e);
+  }
 };
 
 /// The default launcher: a local attempt actor (actors/attempt_actor.cpp)

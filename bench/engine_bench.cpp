@@ -8,6 +8,10 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+
 #include <benchmark/benchmark.h>
 
 #include "runtime/engine.hpp"
@@ -26,10 +30,23 @@ std::string chain_yaml(const std::string& agent_line, int steps) {
 // Runs `yaml` once per iteration and reports the time per unit of work
 // (`units` per run: steps, branches, iterations or items).
 void run_chain(benchmark::State& state, const std::string& yaml, caudal::value input,
-               const caudal::value& expected, double units = 0) {
+               const caudal::value& expected, double units = 0, bool is_journaled = false) {
   caudal::engine_options opts;
   opts.threads = static_cast<size_t>(state.range(0));
   caudal::engine eng{opts};
+  auto db = std::filesystem::temp_directory_path() /
+            ("caudal-bench-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(db);
+  if (is_journaled) {
+    if (auto refused = eng.open_database(db.string(), std::getenv("BENCH_RELAXED") == nullptr)) {
+      state.SkipWithError(refused->c_str());
+      return;
+    }
+  }
+  struct cleanup {
+    std::filesystem::path dir;
+    ~cleanup() { std::filesystem::remove_all(dir); }
+  } remove_db{db};
   auto loaded = eng.load_text(yaml, "bench.yaml");
   if (!loaded.ok()) {
     state.SkipWithError(loaded.errors.front().to_string().c_str());
@@ -101,6 +118,25 @@ void BM_Map100000(benchmark::State& state) {
   state.counters["max_rss_mb"] = static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 BENCHMARK(BM_Map100000)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
+
+// Journaled (sync on), issue targets: a chain ≤ 0.25 ms per step, a
+// fan-out ≤ 25 µs per branch (group commit). BENCH_RELAXED=1 turns the fsync
+// off, to tell disk time from CPU time.
+void BM_JournaledLuaChain1000(benchmark::State& state) {
+  run_chain(state, chain_yaml("a: {type: lua, code: \"input + 1\"}", 1000), 0, 1000, 0, true);
+}
+BENCHMARK(BM_JournaledLuaChain1000)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_JournaledFanOut1000(benchmark::State& state) {
+  std::string yaml = lua_agent_header() + "  - kind: parallel\n    name: fan\n    branches:\n";
+  caudal::value expected = caudal::value::object();
+  for (int i = 0; i < 1000; ++i) {
+    yaml += "      b" + std::to_string(i) + ": [{name: s, agent: a, max_retries: 0}]\n";
+    expected["b" + std::to_string(i)] = 1;
+  }
+  run_chain(state, yaml, 0, expected, 1000, true);
+}
+BENCHMARK(BM_JournaledFanOut1000)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // The floor for the command benchmark: 50 bare posix_spawn + waitpid of /bin/true.
 void BM_BareSpawnTrue50(benchmark::State& state) {

@@ -32,6 +32,7 @@ using done_atom = caf::atom_constant<caf::atom("done")>;
 using chunk_atom = caf::atom_constant<caf::atom("chunk")>;
 using journal_atom = caf::atom_constant<caf::atom("journal")>;
 using written_atom = caf::atom_constant<caf::atom("written")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
 
 }  // namespace caudal
 

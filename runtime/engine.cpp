@@ -139,7 +139,8 @@ run_handle engine::start(const run_request& request) {
   env->run_id = request.run_id.empty() ? make_run_id() : request.run_id;
   env->pipe = request.pipeline;
   env->agents = impl_->registry;
-  env->events = make_event_sink(impl_->journal, request.on_event);
+  if (request.on_event) env->events = std::make_shared<callback_event_sink>(request.on_event);
+  env->journal = impl_->journal;
   env->launch = local_attempt_launcher(impl_->pool);
 
   scope_request scope;

@@ -2,7 +2,6 @@
 /// Internals of the engine facade that talk to the journal (engine.cpp and
 /// engine_journal.cpp only).
 
-#include <functional>
 #include <future>
 #include <memory>
 #include <optional>
@@ -17,11 +16,6 @@
 #include "storage/run_records.hpp"
 
 namespace caudal::engine_detail {
-
-/// The run's event sink: every event goes to the journal (when there is one)
-/// and to `on_event` (when set); null when neither wants events.
-std::shared_ptr<event_sink> make_event_sink(const caf::actor& journal,
-                                            std::function<void(const run_event&)> on_event);
 
 /// The header a run starts with: status `running`, the pipeline as loaded.
 storage::run_header first_header(const std::string& run_id, const pipeline& p,

@@ -2,7 +2,6 @@
 // in between (actors/journal.hpp does the writing).
 
 #include <chrono>
-#include <mutex>
 
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
@@ -20,33 +19,7 @@ int64_t now_ms() {
       .count();
 }
 
-// Events to the journal (fire and forget: the journal keeps their order) and
-// to the caller's callback, one at a time.
-class journal_event_sink final : public event_sink {
- public:
-  journal_event_sink(caf::actor journal, std::function<void(const run_event&)> on_event)
-      : journal_(std::move(journal)), on_event_(std::move(on_event)) {}
-
-  void emit(const run_event& e) override {
-    if (journal_) caf::anon_send(journal_, journal_atom::value, e);
-    if (!on_event_) return;
-    std::lock_guard<std::mutex> guard{mutex_};
-    on_event_(e);
-  }
-
- private:
-  caf::actor journal_;
-  std::mutex mutex_;
-  std::function<void(const run_event&)> on_event_;
-};
-
 }  // namespace
-
-std::shared_ptr<event_sink> make_event_sink(const caf::actor& journal,
-                                            std::function<void(const run_event&)> on_event) {
-  if (!journal && !on_event) return nullptr;
-  return std::make_shared<journal_event_sink>(journal, std::move(on_event));
-}
 
 storage::run_header first_header(const std::string& run_id, const pipeline& p,
                                  const value& input, const value& context) {
