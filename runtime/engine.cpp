@@ -75,10 +75,14 @@ agent_registry& engine::agents() { return *impl_->registry; }
 std::optional<std::string> engine::open_database(const std::string& path, bool is_synced) {
   auto opened = storage::rocksdb_store::open(path);
   if (!opened) return opened.error().message();
-  impl_->store = std::shared_ptr<storage::kv_store>{std::move(*opened)};
+  attach_database(std::shared_ptr<storage::kv_store>{std::move(*opened)}, is_synced);
+  return std::nullopt;
+}
+
+void engine::attach_database(std::shared_ptr<storage::kv_store> store, bool is_synced) {
+  impl_->store = std::move(store);
   impl_->journal =
       spawn_journal_actor(impl_->system, impl_->store, impl_->pool, journal_options{is_synced});
-  return std::nullopt;
 }
 
 storage::kv_store* engine::database() { return impl_->store.get(); }

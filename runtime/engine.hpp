@@ -80,6 +80,10 @@ class engine {
   /// Call before the first run.
   std::optional<std::string> open_database(const std::string& path, bool is_synced = true);
 
+  /// Journals runs to `store` (an open database, or a test's wrapper around
+  /// one) from now on; open_database calls this.
+  void attach_database(std::shared_ptr<storage::kv_store> store, bool is_synced = true);
+
   /// The open run database, or null.
   storage::kv_store* database();
 
