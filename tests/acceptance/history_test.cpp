@@ -1,8 +1,15 @@
 // Journaled runs through the binary: `caudal runs`, `caudal show`, the
 // journal's contents after a run, and exit code 5 for refused databases.
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <sstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -20,6 +27,7 @@ struct cli_result {
   int code = -1;
   std::string out;
   std::string err;
+  int signal = 0;  ///< the signal that killed it, if one did
 };
 
 class History : public ::testing::Test {
@@ -41,7 +49,8 @@ class History : public ::testing::Test {
     spec.argv.insert(spec.argv.end(), args.begin(), args.end());
     spec.timeout = std::chrono::seconds{60};
     auto o = runner->run(spec, nullptr);
-    return {o.exit_code, o.out, o.err};
+    return {o.exit_code, o.out, o.err,
+            o.how == process_outcome::end::signaled ? o.signal : 0};
   }
 
   std::string write(const std::string& name, const std::string& text) {
@@ -121,6 +130,57 @@ TEST_F(History, TheJournalHoldsHeaderAndEveryEventInOrder) {
   }
   EXPECT_EQ(attempts_started, 8u);  // 3 classify + 3 route branches + 2 report branches
   EXPECT_EQ(attempts_finished, 8u);
+}
+
+// The parent pid of `pid`, from /proc.
+pid_t parent_of(pid_t pid) {
+  std::ifstream stat{"/proc/" + std::to_string(pid) + "/stat"};
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest{text.substr(close + 2)};
+  std::string state;
+  pid_t ppid = 0;
+  rest >> state >> ppid;
+  return ppid;
+}
+
+TEST_F(History, AfterKillNineEveryFinishedStepIsInTheJournal) {
+  auto marker = (dir_ / "second-started").string();
+  auto file = write("p.yaml", R"(version: 1
+name: killed
+agents:
+  one: {type: lua, code: "'first done'"}
+  hang: {type: command, argv: ["sh", "-c", "echo $$ > )" + marker + R"(.tmp && mv )" + marker +
+                                  ".tmp " + marker + R"( && exec sleep 30"]}
+steps:
+  - {name: first, agent: one}
+  - {name: second, agent: hang}
+)");
+  cli_result r;
+  std::thread runner{[&] { r = cli({"run", file, "--run-id", "k9"}); }};
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds{20};
+  while (!fs::exists(marker) && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  pid_t shell = 0;
+  std::ifstream{marker} >> shell;
+  ASSERT_GT(shell, 0);
+  pid_t caudal_pid = parent_of(shell);
+  ASSERT_GT(caudal_pid, 1);
+  ::kill(caudal_pid, SIGKILL);
+  runner.join();
+  ::kill(-shell, SIGKILL);  // the orphaned command's process group
+  EXPECT_EQ(r.signal, SIGKILL);
+  // The database opens as it was left, the run is still `running`, and the
+  // first step, which finished before the second started, is there.
+  auto store = storage::rocksdb_store::open(db_);
+  ASSERT_TRUE(store.has_value()) << store.error().to_string();
+  auto trace = load_trace(**store, "k9");
+  ASSERT_TRUE(trace.has_value()) << trace.error().to_string();
+  EXPECT_EQ(trace->header.status, run_status::running);
+  ASSERT_EQ(trace->steps.size(), 1u);
+  EXPECT_EQ(trace->steps[0].path, "first");
+  EXPECT_EQ(trace->steps[0].output, "first done");
 }
 
 TEST_F(History, ShowOfAnUnknownRunIsAClearError) {
