@@ -65,6 +65,12 @@ class pipeline_driver {
                                      "with durable runs)"));
     if (!compute_input(spec, path)) return;
     if (spec.kind != step_kind::step) return start_construct(spec, locator, path);
+    if (const auto* done = st_.env->restored(path)) {
+      // Resuming: this step finished before; its journaled result stands.
+      st_.env->notify(st_.env->make_event(event_kind::step_finished, path, done->attempts,
+                                          value(*done)));
+      return record_step(*done);
+    }
     st_.chain.clear();
     push_link(spec, locator, path);
     start_attempt();
@@ -260,7 +266,9 @@ class pipeline_driver {
   // (SPEC §5: nothing acknowledged is lost); the next step waits for that.
   void step_done(step_result result) {
     st_.chain.clear();
-    if (!st_.env->journal) {
+    // A construct re-entered on resume may already have its record.
+    bool is_journaled = st_.env->restored(result.path) != nullptr;
+    if (!st_.env->journal || is_journaled) {
       st_.env->emit(event_kind::step_finished, result.path, result.attempts,
                     [&] { return value(result); });
       return record_step(std::move(result));

@@ -15,6 +15,7 @@
 #include "runtime/agent.hpp"
 #include "runtime/event_sink.hpp"
 #include "runtime/model.hpp"
+#include "runtime/replay.hpp"
 
 namespace caudal {
 
@@ -35,7 +36,14 @@ struct run_env {
   std::shared_ptr<event_sink> events;
   /// The journal actor (actors/journal.hpp); null when runs are not journaled.
   caf::actor journal;
+  /// A resumed run's finished steps (null for a fresh run).
+  std::shared_ptr<const replay_index> replay;
   attempt_launcher launch;
+
+  /// The journaled result of the step at `path` when resuming, or null.
+  const step_result* restored(const std::string& path) const {
+    return replay ? replay->find(path) : nullptr;
+  }
 
   /// Whether anyone consumes events; payloads are built only if so.
   bool is_observed() const { return events != nullptr || journal != nullptr; }

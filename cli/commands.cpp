@@ -48,6 +48,8 @@ std::optional<value> read_input(const run_options& o) {
   return value(o.input_text);
 }
 
+}  // namespace
+
 int exit_code_for(run_status s) {
   switch (s) {
     case run_status::completed: return exit_completed;
@@ -59,6 +61,8 @@ int exit_code_for(run_status s) {
   }
   return exit_failed;
 }
+
+namespace {
 
 // Pretty JSON; bytes that are not UTF-8 (a program's raw output) print as
 // U+FFFD instead of aborting the print.
@@ -108,19 +112,26 @@ int run_command(const global_options& globals, const run_options& o) {
   request.input = std::move(*input);
   request.context = std::move(context);
   request.run_id = o.run_id;
+  return execute(eng, interrupts, request, o.as_json);
+}
+
+int execute(engine& eng, interrupt_watch& interrupts, const run_request& request, bool as_json) {
   auto handle = eng.start(request);
   interrupts.on_signal([handle]() mutable { handle.cancel(); });
   auto outcome = handle.wait();
   interrupts.on_signal(nullptr);  // the handle must not outlive the engine
+  print_outcome(outcome, as_json);
+  return exit_code_for(outcome.status);
+}
 
-  if (o.as_json) {
+void print_outcome(const run_outcome& outcome, bool as_json) {
+  if (as_json) {
     std::cout << to_text(value(outcome)) << '\n';
   } else if (outcome.status == run_status::completed) {
     print_output(outcome.output);
   } else {
     print_error("run " + outcome.run_id + " " + to_string(outcome.status) + ": " + outcome.error);
   }
-  return exit_code_for(outcome.status);
 }
 
 int validate_command(const global_options&, const validate_options& o) {

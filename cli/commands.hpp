@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include "runtime/engine.hpp"
+
 namespace caudal::cli {
 
 /// SPEC §7 exit codes.
@@ -39,6 +41,12 @@ struct graph_options {
   std::string format = "mermaid";  ///< mermaid | dot
 };
 
+struct resume_options {
+  std::string run_id;
+  bool is_all = false;
+  bool as_json = false;
+};
+
 struct runs_options {
   std::string status;
   bool as_json = false;
@@ -49,8 +57,26 @@ struct show_options {
   bool as_json = false;
 };
 
+// -- shared by the commands ---------------------------------------------------
+
+class interrupt_watch;
+
+/// The SPEC §7 exit code of a run that ended with `s`.
+int exit_code_for(run_status s);
+
+/// Runs `request` on `eng` (Ctrl-C cancels it), prints its outcome like
+/// `caudal run` does, and returns the exit code.
+int execute(engine& eng, interrupt_watch& interrupts, const run_request& request, bool as_json);
+
+/// The output (a string raw, anything else as JSON), or with `as_json` the
+/// whole result; a run that did not complete says why on stderr.
+void print_outcome(const run_outcome& outcome, bool as_json);
+
+// -- the commands -------------------------------------------------------------
+
 void apply_globals(const global_options& globals);
 int runs_command(const global_options& globals, const runs_options& options);
+int resume_command(const global_options& globals, const resume_options& options);
 int show_command(const global_options& globals, const show_options& options);
 int run_command(const global_options& globals, const run_options& options);
 int validate_command(const global_options& globals, const validate_options& options);

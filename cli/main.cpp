@@ -37,6 +37,15 @@ int main(int argc, char** argv) {
                       "crash may lose the last steps)")
       ->check(CLI::IsMember({"strict", "relaxed"}));
 
+  caudal::cli::resume_options resume;
+  auto* resume_cmd =
+      app.add_subcommand("resume", "continue an interrupted run from its journal");
+  auto* resume_id = resume_cmd->add_option("run_id", resume.run_id, "the run's id");
+  auto* resume_all =
+      resume_cmd->add_flag("--all", resume.is_all, "every run that is running or interrupted");
+  resume_id->excludes(resume_all);
+  resume_cmd->add_flag("--json", resume.as_json, "print the whole result as JSON");
+
   caudal::cli::runs_options runs;
   auto* runs_cmd = app.add_subcommand("runs", "list the runs in the database");
   runs_cmd->add_option("--status", runs.status, "only runs with this status")
@@ -72,6 +81,7 @@ int main(int argc, char** argv) {
   if (*run_cmd) return caudal::cli::run_command(globals, run);
   if (*validate_cmd) return caudal::cli::validate_command(globals, validate);
   if (*runs_cmd) return caudal::cli::runs_command(globals, runs);
+  if (*resume_cmd) return caudal::cli::resume_command(globals, resume);
   if (*show_cmd) return caudal::cli::show_command(globals, show);
   if (*graph_cmd) return caudal::cli::graph_command(globals, graph);
   return caudal::cli::exit_invalid;

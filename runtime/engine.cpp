@@ -145,6 +145,7 @@ run_handle engine::start(const run_request& request) {
   env->agents = impl_->registry;
   if (request.on_event) env->events = std::make_shared<callback_event_sink>(request.on_event);
   env->journal = impl_->journal;
+  env->replay = request.replay;
   env->launch = local_attempt_launcher(impl_->pool);
 
   scope_request scope;
@@ -153,12 +154,15 @@ run_handle engine::start(const run_request& request) {
   scope.context = request.pipeline->context;
   deep_merge(scope.context, request.context);
   env->emit(event_kind::run_started, {}, 0, [&] {
-    return value{{"pipeline", request.pipeline->name},
-                 {"input", scope.input},
-                 {"context", scope.context}};
+    value data{{"pipeline", request.pipeline->name},
+               {"input", scope.input},
+               {"context", scope.context}};
+    if (request.replay) data["resumed_with_steps"] = request.replay->size();
+    return data;
   });
 
   auto header = first_header(env->run_id, *request.pipeline, scope.input, scope.context);
+  if (request.started_at_ms > 0) header.started_at_ms = request.started_at_ms;
   if (impl_->journal) {
     if (auto failed = write_header(impl_->system, impl_->journal, header))
       return failed_start(env, std::move(*failed));

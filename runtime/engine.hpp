@@ -14,6 +14,7 @@
 #include "messages/run.hpp"
 #include "runtime/agent.hpp"
 #include "runtime/loader.hpp"
+#include "runtime/replay.hpp"
 
 namespace caudal {
 
@@ -40,6 +41,10 @@ struct run_request {
   std::string run_id;
   /// Receives every event of the run, one at a time, from engine threads.
   std::function<void(const run_event&)> on_event;
+  /// Resuming a journaled run (same run id, input and initial context): its
+  /// finished steps, which are restored instead of run; and its start time.
+  std::shared_ptr<const replay_index> replay;
+  int64_t started_at_ms = 0;
 };
 
 /// A run in progress, from `engine::start`. Copies share the run; none may

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -181,6 +182,76 @@ steps:
   ASSERT_EQ(trace->steps.size(), 1u);
   EXPECT_EQ(trace->steps[0].path, "first");
   EXPECT_EQ(trace->steps[0].output, "first done");
+}
+
+// Waits (20 s at most) for `path` to exist.
+bool wait_for_file(const std::string& path) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds{20};
+  while (!fs::exists(path)) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  }
+  return true;
+}
+
+TEST_F(History, AKilledRunResumesWithoutRedoingFinishedSteps) {
+  auto counter = (dir_ / "counter").string();
+  auto marker = (dir_ / "napping").string();
+  auto file = write("p.yaml", R"(version: 1
+name: resumable
+agents:
+  count: {type: command, argv: ["sh", "-c", "echo $CAUDAL_STEP >> )" + counter + R"(; cat"]}
+  nap:
+    type: command
+    argv: ["sh", "-c", "if [ -f )" + marker + R"( ]; then echo awake; else echo $$ > )" + marker +
+                                  R"(.tmp; mv )" + marker + ".tmp " + marker +
+                                  R"(; exec sleep 30; fi"]
+steps:
+  - {name: first, agent: count, input: "one"}
+  - kind: parallel
+    name: fan
+    branches:
+      a: [{name: a1, agent: count, input: "a"}]
+      b: [{name: b1, agent: nap}]
+  - {name: last, agent: count, input: "done"}
+)");
+  cli_result killed;
+  std::thread runner{[&] { killed = cli({"run", file, "--run-id", "rr"}); }};
+  ASSERT_TRUE(wait_for_file(marker));
+  pid_t shell = 0;
+  std::ifstream{marker} >> shell;
+  ASSERT_GT(shell, 0);
+  ::kill(parent_of(shell), SIGKILL);
+  runner.join();
+  ::kill(-shell, SIGKILL);
+  EXPECT_EQ(killed.signal, SIGKILL);
+
+  auto resumed = cli({"resume", "rr", "--json"});
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  auto j = value::parse(resumed.out);
+  EXPECT_EQ(j["output"], "done");
+  EXPECT_EQ(j["steps"][1]["output"], (value{{"a", "a"}, {"b", "awake"}}));
+  // `first` and `fan/a/a1` finished before the kill: they ran once.
+  std::ifstream lines{counter};
+  std::vector<std::string> ran;
+  for (std::string line; std::getline(lines, line);) ran.push_back(line);
+  std::sort(ran.begin(), ran.end());
+  EXPECT_EQ(ran, (std::vector<std::string>{"fan/a/a1", "first", "last"}));
+  auto again = cli({"resume", "rr"});
+  EXPECT_EQ(again.code, 0);
+  EXPECT_NE(again.err.find("run rr already ended (completed); nothing to resume"),
+            std::string::npos)
+      << again.err;
+  auto shown = value::parse(cli({"show", "rr", "--json"}).out);
+  EXPECT_EQ(shown["status"], "completed");
+  EXPECT_EQ(shown["steps"].size(), 3u);  // each step recorded once
+}
+
+TEST_F(History, ResumeAllContinuesEveryUnfinishedRunAndUnknownIdsAreErrors) {
+  EXPECT_EQ(cli({"resume", "nope"}).code, 2);
+  EXPECT_EQ(cli({"resume"}).code, 2);
+  auto none = cli({"resume", "--all"});
+  EXPECT_EQ(none.code, 0) << none.err;
 }
 
 TEST_F(History, ShowOfAnUnknownRunIsAClearError) {

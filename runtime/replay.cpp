@@ -1,0 +1,20 @@
+#include "runtime/replay.hpp"
+
+namespace caudal {
+
+replay_index::replay_index(const std::vector<run_event>& events) {
+  // Only successes: a step that failed ended its run, and one that was
+  // cancelled (Ctrl-C) runs again.
+  for (const auto& e : events) {
+    if (e.kind != event_kind::step_finished) continue;
+    auto result = e.data.get<step_result>();
+    if (result.success) finished_[e.path] = std::move(result);
+  }
+}
+
+const step_result* replay_index::find(const std::string& path) const {
+  auto it = finished_.find(path);
+  return it == finished_.end() ? nullptr : &it->second;
+}
+
+}  // namespace caudal

@@ -1,0 +1,30 @@
+#pragma once
+/// What a resumed run already did, from its journal: the results of the
+/// steps that finished, by path. A resumed run re-enters its constructs and
+/// restores every finished simple step from here instead of running it again
+/// (SPEC §5: finished steps, at any depth, are not run again).
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "messages/run.hpp"
+
+namespace caudal {
+
+class replay_index {
+ public:
+  /// Indexes the successful `step_finished` events of a journaled run.
+  explicit replay_index(const std::vector<run_event>& events);
+
+  /// The journaled result of the step at `path`, or null.
+  const step_result* find(const std::string& path) const;
+
+  size_t size() const { return finished_.size(); }
+
+ private:
+  std::unordered_map<std::string, step_result> finished_;
+};
+
+}  // namespace caudal
