@@ -73,6 +73,11 @@ caf::actor spawn_body(caf::local_actor* self, const std::shared_ptr<const run_en
 
 bool take_body(step_result& result, const run_outcome& body, bool is_cancelling) {
   absorb(result, body);
+  if (body.status == run_status::paused && !is_cancelling) {
+    result.status = "paused";
+    result.feedback = body.error;
+    return false;
+  }
   if (body.status == run_status::interrupted || is_cancelling) {
     result.status = "cancelled";
     result.feedback = "cancelled";

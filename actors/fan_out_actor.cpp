@@ -117,11 +117,17 @@ void finish(fan_self* self) {
   }
   value context = st.req.context;
   bool is_ignoring = !st.is_map && st.req.spec->on_branch_failure == "ignore";
+  std::string pauses;  // branches waiting for a human
+  for (const auto& o : st.outcomes)
+    if (o && o->status == run_status::paused) pauses += (pauses.empty() ? "" : "; ") + o->error;
   if (st.is_cancelling) {
     result.status = "cancelled";
     result.feedback = "cancelled";
   } else if (st.first_failure && !(is_ignoring && any_success)) {
     construct_support::fail(result, failure_text(st, *st.first_failure));
+  } else if (!pauses.empty()) {
+    result.status = "paused";
+    result.feedback = pauses;
   } else if (auto conflict = merge_branch_contexts(
                  st.is_map ? std::string{"context_update"} : st.req.spec->merge, context,
                  contexts)) {
@@ -144,7 +150,8 @@ void on_body(fan_self* self, const caf::actor_addr& from, run_outcome outcome) {
   if (it == st.running.end()) return;
   auto index = it->second;
   st.running.erase(it);
-  bool failed = outcome.status != run_status::completed;
+  bool failed =
+      outcome.status != run_status::completed && outcome.status != run_status::paused;
   st.outcomes[index] = std::move(outcome);
   bool is_ignoring = !st.is_map && st.req.spec->on_branch_failure == "ignore";
   if (failed && !is_ignoring && !is_stopping(st)) {

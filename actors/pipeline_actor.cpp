@@ -59,11 +59,8 @@ class pipeline_driver {
     const auto& spec = (*st_.scope.steps)[st_.index];
     auto locator = st_.scope.locator_prefix + std::to_string(st_.index);
     auto path = st_.scope.path_prefix + spec.name;
-    if (spec.kind == step_kind::hitl)
-      return step_done(failed_result(spec, path,
-                                     "step kind 'hitl' cannot run in this build (it arrives "
-                                     "with durable runs)"));
     if (!compute_input(spec, path)) return;
+    if (spec.kind == step_kind::hitl) return run_hitl(spec, path);
     if (spec.kind != step_kind::step) return start_construct(spec, locator, path);
     if (const auto* done = st_.env->restored(path)) {
       // Resuming: this step finished before; its journaled result stands.
@@ -204,6 +201,32 @@ class pipeline_driver {
     return false;
   }
 
+  // A human-in-the-loop step: the answer a resume gave it, or a pause.
+  void run_hitl(const step_spec& spec, const std::string& path) {
+    step_result r;
+    r.name = spec.name;
+    r.path = path;
+    r.node = "local";
+    if (const value* answer = st_.env->replay ? st_.env->replay->answer(path) : nullptr) {
+      r.success = true;
+      r.status = "completed";
+      r.output = *answer;
+      return step_done(std::move(r));
+    }
+    auto scope = scope_for_input();
+    scope.input = &st_.step_input;
+    scope.output = &st_.step_input;
+    auto message = lua_sandbox::for_this_thread().render(spec.message, scope);
+    if (!message)
+      return step_done(failed_result(spec, path, "message of step '" + path +
+                                                     "' failed: " + message.error.message));
+    st_.env->emit(event_kind::paused, path, 0,
+                  [&] { return value{{"message", *message.ok}, {"schema", spec.schema}}; });
+    r.status = "paused";
+    r.feedback = *message.ok;
+    step_done(std::move(r));
+  }
+
   void start_construct(const step_spec& spec, const std::string& locator,
                        const std::string& path) {
     construct_request req;
@@ -266,6 +289,8 @@ class pipeline_driver {
   // (SPEC §5: nothing acknowledged is lost); the next step waits for that.
   void step_done(step_result result) {
     st_.chain.clear();
+    // A paused step's record is its `paused` event, not a result.
+    if (result.status == "paused") return record_step(std::move(result));
     // A construct re-entered on resume may already have its record.
     bool is_journaled = st_.env->restored(result.path) != nullptr;
     if (!st_.env->journal || is_journaled) {
@@ -294,8 +319,13 @@ class pipeline_driver {
     const auto& spec = (*st_.scope.steps)[st_.index];
     st_.outcome.usage += result.usage;
     if (!result.success) {
-      auto status = result.status == "cancelled" ? run_status::interrupted : run_status::failed;
-      auto error = "step '" + result.path + "': " + result.feedback;
+      auto status = result.status == "cancelled" ? run_status::interrupted
+                    : result.status == "paused"  ? run_status::paused
+                                                 : run_status::failed;
+      auto error = result.status == "paused" && result.children.empty()
+                       ? "paused at '" + result.path + "': " + result.feedback
+                   : result.status == "paused" ? result.feedback
+                                               : "step '" + result.path + "': " + result.feedback;
       st_.outcome.steps.push_back(std::move(result));
       return finish(status, std::move(error));
     }

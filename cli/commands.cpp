@@ -129,6 +129,11 @@ void print_outcome(const run_outcome& outcome, bool as_json) {
     std::cout << to_text(value(outcome)) << '\n';
   } else if (outcome.status == run_status::completed) {
     print_output(outcome.output);
+  } else if (outcome.status == run_status::paused) {
+    // What the humans are asked, and how to answer.
+    std::cout << outcome.error << '\n';
+    std::cerr << "caudal: run " << outcome.run_id << " paused; answer with: caudal resume "
+              << outcome.run_id << " --input-json '...' [--step PATH]\n";
   } else {
     print_error("run " + outcome.run_id + " " + to_string(outcome.status) + ": " + outcome.error);
   }

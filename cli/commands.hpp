@@ -45,6 +45,9 @@ struct resume_options {
   std::string run_id;
   bool is_all = false;
   bool as_json = false;
+  std::string input_text;  ///< an answer to a pause, as text
+  std::string input_json;  ///< an answer to a pause, as JSON
+  std::string step;        ///< which pause it answers (when several wait)
 };
 
 struct runs_options {

@@ -45,6 +45,12 @@ int main(int argc, char** argv) {
       resume_cmd->add_flag("--all", resume.is_all, "every run that is running or interrupted");
   resume_id->excludes(resume_all);
   resume_cmd->add_flag("--json", resume.as_json, "print the whole result as JSON");
+  auto* answer_text =
+      resume_cmd->add_option("--input", resume.input_text, "the answer to a pause, as text");
+  auto* answer_json =
+      resume_cmd->add_option("--input-json", resume.input_json, "the answer to a pause, as JSON");
+  answer_text->excludes(answer_json);
+  resume_cmd->add_option("--step", resume.step, "the path of the pause it answers");
 
   caudal::cli::runs_options runs;
   auto* runs_cmd = app.add_subcommand("runs", "list the runs in the database");

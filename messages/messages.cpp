@@ -135,6 +135,8 @@ const char* to_string(event_kind k) {
     case event_kind::context_changed: return "context_changed";
     case event_kind::chunk: return "chunk";
     case event_kind::run_finished: return "run_finished";
+    case event_kind::paused: return "paused";
+    case event_kind::answered: return "answered";
   }
   return "unknown";
 }

@@ -32,6 +32,8 @@ enum class event_kind : uint8_t {
   context_changed,   ///< data: the scope's whole new context
   chunk,             ///< data: {"text": "..."} streamed by an agent
   run_finished,      ///< data: the run_outcome
+  paused,            ///< data: {message, schema}: a hitl step waits for an answer
+  answered,          ///< data: {answer}: the answer a resume gave a paused step
 };
 
 const char* to_string(event_kind k);

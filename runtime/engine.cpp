@@ -87,6 +87,11 @@ void engine::attach_database(std::shared_ptr<storage::kv_store> store, bool is_s
 
 storage::kv_store* engine::database() { return impl_->store.get(); }
 
+std::optional<std::string> engine::journal(const run_event& event) {
+  if (!impl_->journal) return std::string{"no database is open"};
+  return write_event(impl_->system, impl_->journal, event);
+}
+
 load_result engine::load_file(const std::string& path) const {
   return load_pipeline_file(path, *impl_->registry);
 }

@@ -89,6 +89,10 @@ class engine {
   /// one) from now on; open_database calls this.
   void attach_database(std::shared_ptr<storage::kv_store> store, bool is_synced = true);
 
+  /// Journals one event of a run and waits until it is durable (a resume
+  /// records the answer to a pause this way); the error text if it is not.
+  std::optional<std::string> journal(const run_event& event);
+
   /// The open run database, or null.
   storage::kv_store* database();
 

@@ -26,6 +26,10 @@ storage::run_header first_header(const std::string& run_id, const pipeline& p,
 std::optional<std::string> write_header(caf::actor_system& sys, const caf::actor& journal,
                                         const storage::run_header& header);
 
+/// Journals `event` and waits until it is durable; the error text if not.
+std::optional<std::string> write_event(caf::actor_system& sys, const caf::actor& journal,
+                                       const run_event& event);
+
 /// Receives the top-level scope's outcome, journals the final header (when
 /// there is a journal), emits `run_finished` and fulfils `promise`.
 caf::behavior collector_actor(caf::event_based_actor* self, std::shared_ptr<const run_env> env,

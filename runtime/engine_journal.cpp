@@ -46,6 +46,15 @@ std::optional<std::string> write_header(caf::actor_system& sys, const caf::actor
   return failure;
 }
 
+std::optional<std::string> write_event(caf::actor_system& sys, const caf::actor& journal,
+                                       const run_event& event) {
+  caf::scoped_actor self{sys};
+  std::optional<std::string> failure;
+  self->request(journal, caf::infinite, journal_atom::value, event)
+      .receive([](uint64_t) {}, [&](caf::error& e) { failure = caf::to_string(e); });
+  return failure;
+}
+
 caf::behavior collector_actor(caf::event_based_actor* self, std::shared_ptr<const run_env> env,
                               std::shared_ptr<std::promise<run_outcome>> promise,
                               caf::actor journal, storage::run_header header) {

@@ -6,6 +6,7 @@ replay_index::replay_index(const std::vector<run_event>& events) {
   // Only successes: a step that failed ended its run, and one that was
   // cancelled (Ctrl-C) runs again.
   for (const auto& e : events) {
+    if (e.kind == event_kind::answered) answers_[e.path] = e.data.value("answer", value{});
     if (e.kind != event_kind::step_finished) continue;
     auto result = e.data.get<step_result>();
     if (result.success) finished_[e.path] = std::move(result);
@@ -15,6 +16,11 @@ replay_index::replay_index(const std::vector<run_event>& events) {
 const step_result* replay_index::find(const std::string& path) const {
   auto it = finished_.find(path);
   return it == finished_.end() ? nullptr : &it->second;
+}
+
+const value* replay_index::answer(const std::string& path) const {
+  auto it = answers_.find(path);
+  return it == answers_.end() ? nullptr : &it->second;
 }
 
 }  // namespace caudal

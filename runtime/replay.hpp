@@ -21,10 +21,17 @@ class replay_index {
   /// The journaled result of the step at `path`, or null.
   const step_result* find(const std::string& path) const;
 
+  /// The answer given to the paused hitl step at `path`, or null.
+  const value* answer(const std::string& path) const;
+
+  /// Adds an answer (a resume gives one before it starts).
+  void add_answer(const std::string& path, value answer) { answers_[path] = std::move(answer); }
+
   size_t size() const { return finished_.size(); }
 
  private:
   std::unordered_map<std::string, step_result> finished_;
+  std::unordered_map<std::string, value> answers_;
 };
 
 }  // namespace caudal

@@ -254,6 +254,69 @@ TEST_F(History, ResumeAllContinuesEveryUnfinishedRunAndUnknownIdsAreErrors) {
   EXPECT_EQ(none.code, 0) << none.err;
 }
 
+TEST_F(History, AHitlStepPausesWithExitFourAndAValidAnswerResumesIt) {
+  auto file = write("h.yaml", R"yaml(version: 1
+name: approval
+agents:
+  draft: {type: template, template: "draft about {{ input }}"}
+  publish: {type: template, template: "published: {{ input }} (by {{ context.approval.by }})"}
+steps:
+  - {name: write, agent: draft}
+  - kind: hitl
+    name: approve
+    message: "Approve {{ output }}?"
+    schema: {type: object, required: [ok, by], properties: {ok: {type: boolean}, by: {type: string}}}
+    sink_to: approval
+  - {name: publish, agent: publish, input: "{{ steps.write.output }}"}
+)yaml");
+  auto paused = cli({"run", file, "--input", "cats", "--run-id", "h1"});
+  EXPECT_EQ(paused.code, 4) << paused.err;
+  EXPECT_EQ(paused.out, "paused at 'approve': Approve draft about cats?\n");
+  auto wrong = cli({"resume", "h1", "--input-json", R"({"ok": "yes", "by": "ana"})"});
+  EXPECT_EQ(wrong.code, 2);
+  EXPECT_NE(wrong.err.find("the answer for 'approve' does not match its schema: answer.ok: "
+                           "expected boolean, got string; run h1 stays paused"),
+            std::string::npos)
+      << wrong.err;
+  EXPECT_EQ(value::parse(cli({"runs", "--json", "--status", "paused"}).out).size(), 1u);
+  auto done = cli({"resume", "h1", "--input-json", R"({"ok": true, "by": "ana"})"});
+  EXPECT_EQ(done.code, 0) << done.err;
+  EXPECT_EQ(done.out, "published: draft about cats (by ana)\n");
+  auto again = cli({"resume", "h1", "--input", "late"});
+  EXPECT_EQ(again.code, 0);  // already completed: reported, not rerun
+}
+
+TEST_F(History, PausesInSeveralBranchesAreAnsweredByPath) {
+  auto file = write("h2.yaml", R"(version: 1
+name: two-approvals
+agents:
+  echo: {type: template, template: "{{ input }}"}
+steps:
+  - kind: parallel
+    name: fan
+    branches:
+      a: [{kind: hitl, name: ok, message: "A?"}]
+      b: [{kind: hitl, name: ok, message: "B?", schema: {enum: [yes, no]}}]
+      c: [{name: c1, agent: echo}]
+)");
+  auto paused = cli({"run", file, "--input", "x", "--run-id", "h2"});
+  EXPECT_EQ(paused.code, 4) << paused.err;
+  EXPECT_EQ(paused.out, "paused at 'fan/a/ok': A?; paused at 'fan/b/ok': B?\n");
+  auto ambiguous = cli({"resume", "h2", "--input", "yes"});
+  EXPECT_EQ(ambiguous.code, 2);
+  EXPECT_NE(ambiguous.err.find("several pauses wait in run h2 (fan/a/ok, fan/b/ok)"),
+            std::string::npos)
+      << ambiguous.err;
+  EXPECT_EQ(cli({"resume", "h2", "--input", "maybe", "--step", "fan/b/ok"}).code, 2);
+  auto one = cli({"resume", "h2", "--input", "yes", "--step", "fan/b/ok"});
+  EXPECT_EQ(one.code, 4);  // fan/a/ok still waits
+  EXPECT_EQ(one.out, "paused at 'fan/a/ok': A?\n");
+  auto both = cli({"resume", "h2", "--input-json", R"({"note": 1})", "--json"});
+  EXPECT_EQ(both.code, 0) << both.err;
+  EXPECT_EQ(value::parse(both.out)["output"],
+            value::parse(R"({"a": {"note": 1}, "b": "yes", "c": "x"})"));
+}
+
 TEST_F(History, ShowOfAnUnknownRunIsAClearError) {
   ASSERT_EQ(cli({"run", example("hello.yaml"), "--input", "x"}).code, 0);
   auto r = cli({"show", "no-such-run"});
