@@ -73,12 +73,15 @@ class pipeline_driver {
     start_attempt();
   }
 
-  void on_result(attempt_result r) {
+  // `is_restored`: the attempt finished before a crash and comes from the
+  // journal (a resume): it is neither journaled again nor waited for.
+  void on_result(attempt_result r, bool is_restored = false) {
     if (st_.chain.empty()) return;
-    self_->demonitor(st_.attempt);
+    if (st_.attempt) self_->demonitor(st_.attempt);
     st_.attempt = nullptr;
     auto& link = st_.chain.back();
-    st_.env->emit(event_kind::attempt_finished, link.path, r.attempt, [&] { return value(r); });
+    if (!is_restored)
+      st_.env->emit(event_kind::attempt_finished, link.path, r.attempt, [&] { return value(r); });
     link.result.attempts += 1;
     link.result.usage += r.usage;
     link.result.latency_s += r.latency_s;
@@ -94,6 +97,7 @@ class pipeline_driver {
       case attempt_verdict::retry:
         link.feedback = r.feedback;
         link.attempt += 1;
+        if (is_restored) return start_attempt();
         self_->delayed_send(self_, backoff_delay(link.spec->backoff, link.attempt),
                             retry_atom::value, st_.attempt_serial);
         return;
@@ -252,6 +256,12 @@ class pipeline_driver {
 
   void start_attempt() {
     auto& link = st_.chain.back();
+    // Resuming: an attempt that finished before the crash is not run again
+    // (a cancelled one is: it never finished its work).
+    if (const auto* done = st_.env->replay ? st_.env->replay->attempt(link.path, link.attempt)
+                                           : nullptr;
+        done != nullptr && done->failure != failure_class::cancelled)
+      return on_result(*done, true);
     attempt_request req;
     req.run_id = st_.env->run_id;
     req.step_path = link.path;

@@ -7,6 +7,8 @@ replay_index::replay_index(const std::vector<run_event>& events) {
   // cancelled (Ctrl-C) runs again.
   for (const auto& e : events) {
     if (e.kind == event_kind::answered) answers_[e.path] = e.data.value("answer", value{});
+    if (e.kind == event_kind::attempt_finished)
+      attempts_[e.path + "#" + std::to_string(e.attempt)] = e.data.get<attempt_result>();
     if (e.kind != event_kind::step_finished) continue;
     auto result = e.data.get<step_result>();
     if (result.success) finished_[e.path] = std::move(result);
@@ -16,6 +18,11 @@ replay_index::replay_index(const std::vector<run_event>& events) {
 const step_result* replay_index::find(const std::string& path) const {
   auto it = finished_.find(path);
   return it == finished_.end() ? nullptr : &it->second;
+}
+
+const attempt_result* replay_index::attempt(const std::string& path, int n) const {
+  auto it = attempts_.find(path + "#" + std::to_string(n));
+  return it == attempts_.end() ? nullptr : &it->second;
 }
 
 const value* replay_index::answer(const std::string& path) const {

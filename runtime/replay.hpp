@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "messages/attempt.hpp"
 #include "messages/run.hpp"
 
 namespace caudal {
@@ -21,6 +22,10 @@ class replay_index {
   /// The journaled result of the step at `path`, or null.
   const step_result* find(const std::string& path) const;
 
+  /// The journaled result of attempt `n` of the step (or fallback) at `path`,
+  /// or null.
+  const attempt_result* attempt(const std::string& path, int n) const;
+
   /// The answer given to the paused hitl step at `path`, or null.
   const value* answer(const std::string& path) const;
 
@@ -32,6 +37,7 @@ class replay_index {
  private:
   std::unordered_map<std::string, step_result> finished_;
   std::unordered_map<std::string, value> answers_;
+  std::unordered_map<std::string, attempt_result> attempts_;  // key: path + '#' + n
 };
 
 }  // namespace caudal

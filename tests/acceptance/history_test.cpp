@@ -247,6 +247,45 @@ steps:
   EXPECT_EQ(shown["steps"].size(), 3u);  // each step recorded once
 }
 
+TEST_F(History, ResumeKeepsFinishedAttemptsAndRerunsTheOneInFlightWithItsKey) {
+  auto log = (dir_ / "attempts").string();
+  auto marker = (dir_ / "second-attempt").string();
+  auto script = write("attempt.sh", R"(#!/bin/sh
+echo "$CAUDAL_ATTEMPT $CAUDAL_IDEMPOTENCY_KEY" >> )" + log + R"(
+if [ "$CAUDAL_ATTEMPT" = 1 ]; then echo "first fails" >&2; exit 1; fi
+if [ ! -f )" + marker + R"( ]; then echo $$ > )" + marker + ".tmp; mv " + marker + ".tmp " +
+                                               marker + R"(; exec sleep 30; fi
+echo "ok after: $CAUDAL_FEEDBACK"
+)");
+  fs::permissions(script, fs::perms::owner_all);
+  auto file = write("p.yaml", R"(version: 1
+name: attempts
+agents:
+  flaky: {type: command, argv: [")" + script + R"("]}
+steps:
+  - {name: s, agent: flaky, max_retries: 2, backoff: {initial_s: 0.05}}
+)");
+  cli_result killed;
+  std::thread runner{[&] { killed = cli({"run", file, "--run-id", "at"}); }};
+  ASSERT_TRUE(wait_for_file(marker));
+  pid_t shell = 0;
+  std::ifstream{marker} >> shell;
+  ASSERT_GT(shell, 0);
+  ::kill(parent_of(shell), SIGKILL);
+  runner.join();
+  ::kill(-shell, SIGKILL);
+  auto resumed = cli({"resume", "at"});
+  EXPECT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_EQ(resumed.out,
+            "ok after: Agent execution failed with NonZeroExit: exit code 1: first fails\n");
+  std::ifstream in{log};
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  EXPECT_EQ(lines, (std::vector<std::string>{"1 at:s:1", "2 at:s:2", "2 at:s:2"}));
+  auto shown = value::parse(cli({"show", "at", "--json"}).out);
+  EXPECT_EQ(shown["steps"][0]["attempts"], 2);
+}
+
 TEST_F(History, ResumeAllContinuesEveryUnfinishedRunAndUnknownIdsAreErrors) {
   EXPECT_EQ(cli({"resume", "nope"}).code, 2);
   EXPECT_EQ(cli({"resume"}).code, 2);

@@ -36,5 +36,25 @@ TEST(Replay, RestoresOnlySuccessfulStepsByPath) {
   EXPECT_EQ(replay.find("last"), nullptr);      // only started: runs again
 }
 
+TEST(Replay, RestoresFinishedAttemptsByPathAndNumber) {
+  attempt_result failed;
+  failed.step_path = "s";
+  failed.attempt = 1;
+  failed.failure = failure_class::validation;
+  failed.feedback = "Validation failed: no";
+  std::vector<run_event> events{
+      run_event{event_kind::attempt_finished, "r", "s", 1, 0, value(failed)},
+      run_event{event_kind::attempt_started, "r", "s", 2, 0, value::object()},
+      run_event{event_kind::answered, "r", "gate", 0, 0, value{{"answer", {{"ok", true}}}}},
+  };
+  replay_index replay{events};
+  ASSERT_NE(replay.attempt("s", 1), nullptr);
+  EXPECT_EQ(replay.attempt("s", 1)->feedback, "Validation failed: no");
+  EXPECT_EQ(replay.attempt("s", 2), nullptr);  // started, never finished: runs again
+  ASSERT_NE(replay.answer("gate"), nullptr);
+  EXPECT_EQ(*replay.answer("gate"), (value{{"ok", true}}));
+  EXPECT_EQ(replay.answer("s"), nullptr);
+}
+
 }  // namespace
 }  // namespace caudal
