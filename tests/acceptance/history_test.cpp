@@ -17,6 +17,7 @@
 #include "messages/value.hpp"
 #include "runtime/process_runner.hpp"
 #include "runtime/run_history.hpp"
+#include "storage/keys.hpp"
 #include "storage/rocksdb_store.hpp"
 
 namespace caudal {
@@ -354,6 +355,29 @@ steps:
   EXPECT_EQ(both.code, 0) << both.err;
   EXPECT_EQ(value::parse(both.out)["output"],
             value::parse(R"({"a": {"note": 1}, "b": "yes", "c": "x"})"));
+}
+
+TEST_F(History, AnUndecodableRecordRefusesThatRunOnlyNamingTheSequence) {
+  ASSERT_EQ(cli({"run", example("hello.yaml"), "--input", "x", "--run-id", "good"}).code, 0);
+  ASSERT_EQ(cli({"run", example("hello.yaml"), "--input", "y", "--run-id", "torn"}).code, 0);
+  {
+    auto store = storage::rocksdb_store::open(db_);
+    ASSERT_TRUE(store.has_value());
+    // A torn tail: the run's header says running, its last record is garbage.
+    auto header = storage::read_run_header(**store, "torn");
+    ASSERT_TRUE(header.has_value());
+    header->status = run_status::running;
+    storage::write_batch batch;
+    storage::put_run_header(batch, *header);
+    batch.put(storage::column_family::events, storage::event_key("torn", 999), "\xc1garbage");
+    ASSERT_TRUE((*store)->write(batch, true).is_ok());
+  }
+  auto refused = cli({"resume", "torn"});
+  EXPECT_EQ(refused.code, 5);
+  EXPECT_NE(refused.err.find("torn"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("999"), std::string::npos) << refused.err;
+  EXPECT_EQ(cli({"show", "good"}).code, 0);
+  EXPECT_EQ(cli({"runs"}).code, 0);
 }
 
 TEST_F(History, ShowOfAnUnknownRunIsAClearError) {
