@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "messages/value.hpp"
+#include "cli_support.hpp"
 #include "runtime/process_runner.hpp"
 
 namespace caudal {
@@ -22,30 +23,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct cli_result {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using namespace acceptance;
 
 // The database the current test's runs use unless it passes its own.
 std::string current_db;
 
 cli_result caudal_cli(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
-  static auto runner = make_posix_process_runner();
   if (!env.count("CAUDAL_DB") && !current_db.empty()) env["CAUDAL_DB"] = current_db;
-  process_spec spec;
-  spec.argv = {CAUDAL_BINARY};
-  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-  spec.env = std::move(env);
-  spec.timeout = std::chrono::seconds{60};
-  auto o = runner->run(spec, nullptr);
-  EXPECT_EQ(o.how, process_outcome::end::exited) << o.err;
-  return {o.exit_code, o.out, o.err};
-}
-
-std::string example(const std::string& name) {
-  return std::string{CAUDAL_EXAMPLES_DIR} + "/" + name;
+  auto r = run_caudal(args, std::move(env));
+  EXPECT_EQ(r.signal, 0) << r.err;
+  return r;
 }
 
 class CliTest : public ::testing::Test {
@@ -235,19 +222,6 @@ steps: [{name: s, agent: raw}]
   EXPECT_EQ(r.code, 0) << r.err;
   auto j = value::parse(r.out);
   EXPECT_EQ(j["output"], "\xef\xbf\xbdok");  // U+FFFD, then the text
-}
-
-// The parent pid of `pid`, from /proc.
-pid_t parent_of(pid_t pid) {
-  std::ifstream stat{"/proc/" + std::to_string(pid) + "/stat"};
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  auto close = text.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest{text.substr(close + 2)};
-  std::string state;
-  pid_t ppid = 0;
-  rest >> state >> ppid;
-  return ppid;
 }
 
 TEST_F(CliTest, CtrlCInterruptsTheRunKillsItsChildrenAndExits130) {

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "messages/value.hpp"
+#include "cli_support.hpp"
 #include "runtime/process_runner.hpp"
 #include "runtime/run_history.hpp"
 #include "storage/keys.hpp"
@@ -25,12 +26,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct cli_result {
-  int code = -1;
-  std::string out;
-  std::string err;
-  int signal = 0;  ///< the signal that killed it, if one did
-};
+using namespace acceptance;
 
 class History : public ::testing::Test {
  protected:
@@ -45,24 +41,14 @@ class History : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   cli_result cli(std::vector<std::string> args) {
-    static auto runner = make_posix_process_runner();
-    process_spec spec;
-    spec.argv = {CAUDAL_BINARY, "--db", db_};
-    spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-    spec.timeout = std::chrono::seconds{60};
-    auto o = runner->run(spec, nullptr);
-    return {o.exit_code, o.out, o.err,
-            o.how == process_outcome::end::signaled ? o.signal : 0};
+    args.insert(args.begin(), {"--db", db_});
+    return run_caudal(args);
   }
 
   std::string write(const std::string& name, const std::string& text) {
     auto path = dir_ / name;
     std::ofstream{path} << text;
     return path.string();
-  }
-
-  std::string example(const std::string& name) {
-    return std::string{CAUDAL_EXAMPLES_DIR} + "/" + name;
   }
 
   fs::path dir_;
@@ -134,19 +120,6 @@ TEST_F(History, TheJournalHoldsHeaderAndEveryEventInOrder) {
   EXPECT_EQ(attempts_finished, 8u);
 }
 
-// The parent pid of `pid`, from /proc.
-pid_t parent_of(pid_t pid) {
-  std::ifstream stat{"/proc/" + std::to_string(pid) + "/stat"};
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  auto close = text.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest{text.substr(close + 2)};
-  std::string state;
-  pid_t ppid = 0;
-  rest >> state >> ppid;
-  return ppid;
-}
-
 TEST_F(History, AfterKillNineEveryFinishedStepIsInTheJournal) {
   auto marker = (dir_ / "second-started").string();
   auto file = write("p.yaml", R"(version: 1
@@ -183,16 +156,6 @@ steps:
   ASSERT_EQ(trace->steps.size(), 1u);
   EXPECT_EQ(trace->steps[0].path, "first");
   EXPECT_EQ(trace->steps[0].output, "first done");
-}
-
-// Waits (20 s at most) for `path` to exist.
-bool wait_for_file(const std::string& path) {
-  auto until = std::chrono::steady_clock::now() + std::chrono::seconds{20};
-  while (!fs::exists(path)) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds{5});
-  }
-  return true;
 }
 
 TEST_F(History, AKilledRunResumesWithoutRedoingFinishedSteps) {
