@@ -93,6 +93,12 @@ int resume_one(engine& eng, interrupt_watch& interrupts, const std::string& run_
   if (!is_resumable(h.status)) {
     std::cerr << "caudal: run " << run_id << " already ended (" << to_string(h.status)
               << "); nothing to resume\n";
+    // Report it as it ended (the journal keeps the outcome).
+    for (auto e = trace->events.rbegin(); e != trace->events.rend(); ++e)
+      if (e->kind == event_kind::run_finished) {
+        print_outcome(e->data.get<run_outcome>(), o.as_json);
+        break;
+      }
     return exit_code_for(h.status);
   }
   bool is_answering = !o.input_text.empty() || !o.input_json.empty();

@@ -150,6 +150,20 @@ void to_json(value& j, const run_outcome& r) {
   if (!r.error.empty()) j["error"] = r.error;
 }
 
+void from_json(const value& j, run_outcome& r) {
+  r.run_id = j.value("run_id", std::string{});
+  auto status = j.value("status", std::string{});
+  r.status = run_status::failed;
+  for (auto s : {run_status::running, run_status::completed, run_status::failed,
+                 run_status::paused, run_status::usage_limit_exceeded, run_status::interrupted})
+    if (status == to_string(s)) r.status = s;
+  r.output = j.contains("output") ? j.at("output") : value{};
+  if (j.contains("usage")) r.usage = j.at("usage").get<usage>();
+  r.steps.clear();
+  if (j.contains("steps")) r.steps = j.at("steps").get<std::vector<step_result>>();
+  r.error = j.value("error", std::string{});
+}
+
 void to_json(value& j, const run_event& e) {
   j = value{{"kind", to_string(e.kind)}, {"run_id", e.run_id}, {"path", e.path},
             {"attempt", e.attempt},      {"at_ms", e.at_ms},   {"data", e.data}};

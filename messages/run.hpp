@@ -99,6 +99,7 @@ typename Inspector::result_type inspect(Inspector& f, construct_result& x) {
 /// The SPEC §7 `--json` object: run_id, status, output, usage (with
 /// total_tokens), steps, and error when there is one.
 void to_json(value& j, const run_outcome& r);
+void from_json(const value& j, run_outcome& r);
 void to_json(value& j, const run_event& e);
 
 }  // namespace caudal

@@ -208,6 +208,7 @@ steps:
   EXPECT_EQ(ran.size(), 3u);
   auto again = cli({"resume", "rr"});
   EXPECT_EQ(again.code, 0);
+  EXPECT_EQ(again.out, "done\n");  // reported as it ended, from the journal
   EXPECT_NE(again.err.find("run rr already ended (completed); nothing to resume"),
             std::string::npos)
       << again.err;

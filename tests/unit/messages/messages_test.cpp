@@ -177,6 +177,13 @@ TEST(MessagesJson, OutcomeHasTheSpecFields) {
   EXPECT_EQ(j["error"], "Cost limit of $0.50 exceeded (spent $0.53)");
 }
 
+TEST(MessagesJson, OutcomeJsonRoundTripWithoutContext) {
+  auto o = sample_outcome();
+  auto back = value(o).get<run_outcome>();
+  o.context = value{};  // the --json result carries no context
+  EXPECT_EQ(back, o);
+}
+
 TEST(MessagesJson, AttemptResultJsonRoundTrip) {
   auto r = sample_result();
   EXPECT_EQ(value(r).get<attempt_result>(), r);
