@@ -117,20 +117,8 @@ caf::behavior conditional_actor(conditional_self* self, std::shared_ptr<const ru
   }
   st.body = construct_support::spawn_body(self, st.env, st.req, *steps, locator, segment,
                                           st.req.input, st.req.context);
-  self->set_down_handler([self](caf::down_msg& msg) {
-    auto& st = self->state;
-    if (!st.body || msg.source != st.body.address()) return;
-    auto crashed =
-        construct_support::crashed_body("branch of step '" + st.req.path + "'", msg.reason);
-    on_body(self, crashed);
-  });
-  return {
-      [self](run_outcome& outcome) { on_body(self, outcome); },
-      [self](cancel_atom) {
-        self->state.is_cancelling = true;
-        if (self->state.body) self->send(self->state.body, cancel_atom::value);
-      },
-  };
+  return construct_support::one_body_at_a_time(
+      self, on_body, [self] { return "branch of step '" + self->state.req.path + "'"; });
 }
 
 }  // namespace

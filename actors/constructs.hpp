@@ -14,6 +14,7 @@
 
 #include "actors/run_env.hpp"
 #include "messages/run.hpp"
+#include "messages/type_ids.hpp"
 #include "runtime/lua_sandbox.hpp"
 
 namespace caudal {
@@ -70,6 +71,27 @@ bool take_body(step_result& result, const run_outcome& body, bool is_cancelling)
 
 /// The outcome of a body that died without answering.
 run_outcome crashed_body(const std::string& what, const caf::error& reason);
+
+/// The behaviour of a construct that runs one body at a time (loop,
+/// conditional; its state has `body` and `is_cancelling`): the body's outcome
+/// goes to `on_body`, so does its death without one (as a crashed outcome
+/// named by `what()`), and a cancel goes down to the body.
+template <class Self, class OnBody, class What>
+caf::behavior one_body_at_a_time(Self* self, OnBody on_body, What what) {
+  self->set_down_handler([self, on_body, what](caf::down_msg& msg) {
+    auto& st = self->state;
+    if (!st.body || msg.source != st.body.address()) return;
+    auto crashed = crashed_body(what(), msg.reason);
+    on_body(self, crashed);
+  });
+  return {
+      [self, on_body](run_outcome& outcome) { on_body(self, outcome); },
+      [self](cancel_atom) {
+        self->state.is_cancelling = true;
+        if (self->state.body) self->send(self->state.body, cancel_atom::value);
+      },
+  };
+}
 
 }  // namespace construct_support
 

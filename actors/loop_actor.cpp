@@ -115,22 +115,11 @@ caf::behavior loop_actor(loop_self* self, std::shared_ptr<const run_env> env,
   st.input = st.req.input;
   st.context = st.req.context;
   st.result = construct_support::start_result(st.req);
-  self->set_down_handler([self](caf::down_msg& msg) {
-    auto& st = self->state;
-    if (!st.body || msg.source != st.body.address()) return;
-    auto crashed = construct_support::crashed_body(
-        "iteration " + std::to_string(st.iteration) + " of step '" + st.req.path + "'",
-        msg.reason);
-    on_body(self, crashed);
-  });
   start_iteration(self);
-  return {
-      [self](run_outcome& outcome) { on_body(self, outcome); },
-      [self](cancel_atom) {
-        self->state.is_cancelling = true;
-        if (self->state.body) self->send(self->state.body, cancel_atom::value);
-      },
-  };
+  return construct_support::one_body_at_a_time(self, on_body, [self] {
+    const auto& st = self->state;
+    return "iteration " + std::to_string(st.iteration) + " of step '" + st.req.path + "'";
+  });
 }
 
 }  // namespace

@@ -129,7 +129,7 @@ void run_handle::cancel() { caf::anon_send(state_->root, cancel_atom::value); }
 
 // A run that could not start (its header could not be journaled): its
 // handle answers at once.
-run_handle failed_start(const std::shared_ptr<run_env>& env, std::string why) {
+static run_handle failed_start(const std::shared_ptr<run_env>& env, std::string why) {
   auto st = std::make_shared<run_handle::state>();
   st->run_id = env->run_id;
   st->env = env;

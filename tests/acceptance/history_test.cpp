@@ -45,6 +45,25 @@ class History : public ::testing::Test {
     return run_caudal(args);
   }
 
+  // Runs `file` as `run_id` and SIGKILLs the caudal process once one of its
+  // commands has written its shell's pid to `marker`; then kills that
+  // command's process group, which outlives a killed coordinator.
+  cli_result run_and_kill(const std::string& file, const std::string& run_id,
+                          const std::string& marker) {
+    cli_result r;
+    std::thread runner{[&] { r = cli({"run", file, "--run-id", run_id}); }};
+    pid_t shell = 0;
+    if (wait_for_file(marker)) std::ifstream{marker} >> shell;
+    pid_t caudal_pid = shell > 0 ? parent_of(shell) : 0;
+    if (caudal_pid > 1)
+      ::kill(caudal_pid, SIGKILL);
+    else
+      ADD_FAILURE() << "no command of run " << run_id << " started";
+    runner.join();
+    if (shell > 0) ::kill(-shell, SIGKILL);
+    return r;
+  }
+
   std::string write(const std::string& name, const std::string& text) {
     auto path = dir_ / name;
     std::ofstream{path} << text;
@@ -132,19 +151,7 @@ steps:
   - {name: first, agent: one}
   - {name: second, agent: hang}
 )");
-  cli_result r;
-  std::thread runner{[&] { r = cli({"run", file, "--run-id", "k9"}); }};
-  auto until = std::chrono::steady_clock::now() + std::chrono::seconds{20};
-  while (!fs::exists(marker) && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(std::chrono::milliseconds{5});
-  pid_t shell = 0;
-  std::ifstream{marker} >> shell;
-  ASSERT_GT(shell, 0);
-  pid_t caudal_pid = parent_of(shell);
-  ASSERT_GT(caudal_pid, 1);
-  ::kill(caudal_pid, SIGKILL);
-  runner.join();
-  ::kill(-shell, SIGKILL);  // the orphaned command's process group
+  auto r = run_and_kill(file, "k9", marker);
   EXPECT_EQ(r.signal, SIGKILL);
   // The database opens as it was left, the run is still `running`, and the
   // first step, which finished before the second started, is there.
@@ -179,15 +186,7 @@ steps:
       b: [{name: b1, agent: nap}]
   - {name: last, agent: count, input: "done"}
 )");
-  cli_result killed;
-  std::thread runner{[&] { killed = cli({"run", file, "--run-id", "rr"}); }};
-  ASSERT_TRUE(wait_for_file(marker));
-  pid_t shell = 0;
-  std::ifstream{marker} >> shell;
-  ASSERT_GT(shell, 0);
-  ::kill(parent_of(shell), SIGKILL);
-  runner.join();
-  ::kill(-shell, SIGKILL);
+  auto killed = run_and_kill(file, "rr", marker);
   EXPECT_EQ(killed.signal, SIGKILL);
 
   auto resumed = cli({"resume", "rr", "--json"});
@@ -237,15 +236,7 @@ steps:
 )");
   // The 0.3 s backoff gives attempt 1's record (written without waiting,
   // within 2 ms) ample time to be durable before attempt 2 starts.
-  cli_result killed;
-  std::thread runner{[&] { killed = cli({"run", file, "--run-id", "at"}); }};
-  ASSERT_TRUE(wait_for_file(marker));
-  pid_t shell = 0;
-  std::ifstream{marker} >> shell;
-  ASSERT_GT(shell, 0);
-  ::kill(parent_of(shell), SIGKILL);
-  runner.join();
-  ::kill(-shell, SIGKILL);
+  EXPECT_EQ(run_and_kill(file, "at", marker).signal, SIGKILL);
   auto resumed = cli({"resume", "at"});
   EXPECT_EQ(resumed.code, 0) << resumed.err;
   EXPECT_EQ(resumed.out,
