@@ -184,8 +184,14 @@ struct attempt_run {
 
 attempt_plan make_attempt_plan(std::shared_ptr<const pipeline> pipe, const std::string& locator,
                                std::shared_ptr<const agent_registry> agents) {
+  const step_spec* spec = find_step(*pipe, locator);
+  return make_attempt_plan(std::move(pipe), spec, std::move(agents));
+}
+
+attempt_plan make_attempt_plan(std::shared_ptr<const pipeline> pipe, const step_spec* step,
+                               std::shared_ptr<const agent_registry> agents) {
   attempt_plan plan;
-  plan.spec = find_step(*pipe, locator);
+  plan.spec = step;
   if (plan.spec != nullptr) {
     const auto& spec = *plan.spec;
     plan.main_agent = make_agent(*pipe, *agents, spec.agent, plan.agent_error);

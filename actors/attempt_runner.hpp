@@ -45,6 +45,11 @@ struct attempt_plan {
 attempt_plan make_attempt_plan(std::shared_ptr<const pipeline> pipe, const std::string& locator,
                                std::shared_ptr<const agent_registry> agents);
 
+/// The same for a step already at hand (`step` inside `pipe`, or null): the
+/// supervisor knows its step; finding it by locator walks the pipeline.
+attempt_plan make_attempt_plan(std::shared_ptr<const pipeline> pipe, const step_spec* step,
+                               std::shared_ptr<const agent_registry> agents);
+
 using chunk_callback = std::function<void(std::string_view)>;
 
 /// Runs one attempt. Never throws: exceptions from agents become agent

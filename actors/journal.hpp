@@ -12,6 +12,10 @@
 ///   requested) is written with the next requested record, or within 2 ms:
 ///   a crash in between may lose it (an attempt that started then runs again
 ///   on resume, with the same idempotency key).
+/// - `(journal_atom, event_atom, std::string run_id, std::string record)` →
+///   `uint64_t`: the same for an event its sender already encoded
+///   (storage::encode_event_record); how the engine journals, so that no
+///   JSON payload is built for the journal.
 /// - `(journal_atom, std::string run_id, std::string header_bytes)` → `bool`:
 ///   (re)writes the run's header (storage::encode_run_header), once durable.
 /// A failed write answers every record of its batch with an error carrying

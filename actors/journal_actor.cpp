@@ -25,17 +25,18 @@ struct waiting_record {
   uint64_t seq = 0;  // for events
 };
 
-// What the next write holds, before encoding: events with their sequence
-// numbers, and headers already encoded by their senders.
+// What the next write holds: events already encoded by their senders, with
+// their keys, and headers.
 struct pending_records {
-  std::vector<std::pair<run_event, uint64_t>> events;
+  std::vector<std::pair<std::string, std::string>> events;   // key, record
   std::vector<std::pair<std::string, std::string>> headers;  // run id, bytes
   bool empty() const { return events.empty() && headers.empty(); }
 };
 
 storage::write_batch encode(pending_records& records) {
   storage::write_batch batch;
-  for (const auto& [event, seq] : records.events) storage::put_event(batch, event, seq);
+  for (auto& [key, record] : records.events)
+    batch.put(storage::column_family::events, std::move(key), std::move(record));
   for (auto& [run_id, bytes] : records.headers)
     batch.put(storage::column_family::runs, storage::run_key(run_id), std::move(bytes));
   return batch;
@@ -47,8 +48,8 @@ struct journal_state {
   std::shared_ptr<blocking_pool> pool;
   journal_options options;
   std::unordered_map<std::string, uint64_t> next_seq;
-  // Records of the next write, encoded on the pool thread (not here, on the
-  // scheduler) when that write starts.
+  // Records of the next write, put into a write batch on the pool thread
+  // (not here, on the scheduler) when that write starts.
   std::shared_ptr<pending_records> next_batch = std::make_shared<pending_records>();
   std::vector<waiting_record> next_waiting;
   std::vector<waiting_record> in_flight;
@@ -118,6 +119,26 @@ void on_written(journal_self* self, bool is_ok, const std::string& error) {
   schedule_flush(self);
 }
 
+// Adds an encoded event of `run_id` to the next write; answers once durable
+// when requested, and right away (with its sequence) when only sent.
+caf::result<uint64_t> add_event(journal_self* self, const std::string& run_id,
+                                std::string record) {
+  auto& st = self->state;
+  if (auto bad = storage::validate_run_id(run_id); !bad.is_ok())
+    return caf::make_error(caf::sec::invalid_argument, bad.to_string());
+  auto seq = take_seq(st, run_id);
+  if (!seq) return seq.error();
+  st.next_batch->events.emplace_back(storage::event_key(run_id, *seq), std::move(record));
+  if (!self->current_sender()) {  // sent without a request: nobody waits
+    schedule_flush(self);
+    return *seq;
+  }
+  auto promise = self->make_response_promise();
+  st.next_waiting.push_back({promise, false, *seq});
+  write_next(self);
+  return promise;
+}
+
 caf::behavior journal_actor(journal_self* self, std::shared_ptr<storage::kv_store> store,
                             std::shared_ptr<blocking_pool> pool, journal_options options) {
   auto& st = self->state;
@@ -126,20 +147,12 @@ caf::behavior journal_actor(journal_self* self, std::shared_ptr<storage::kv_stor
   st.options = options;
   return {
       [self](journal_atom, run_event& event) -> caf::result<uint64_t> {
-        auto& st = self->state;
-        if (auto bad = storage::validate_run_id(event.run_id); !bad.is_ok())
-          return caf::make_error(caf::sec::invalid_argument, bad.to_string());
-        auto seq = take_seq(st, event.run_id);
-        if (!seq) return seq.error();
-        st.next_batch->events.emplace_back(std::move(event), *seq);
-        if (!self->current_sender()) {  // sent without a request: nobody waits
-          schedule_flush(self);
-          return *seq;
-        }
-        auto promise = self->make_response_promise();
-        st.next_waiting.push_back({promise, false, *seq});
-        write_next(self);
-        return promise;
+        auto record = storage::encode_event_record(event);
+        return add_event(self, event.run_id, std::move(record));
+      },
+      [self](journal_atom, event_atom, std::string& run_id,
+             std::string& record) -> caf::result<uint64_t> {
+        return add_event(self, run_id, std::move(record));
       },
       [self](journal_atom, std::string& run_id, std::string& header) -> caf::result<bool> {
         auto& st = self->state;

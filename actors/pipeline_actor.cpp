@@ -64,8 +64,9 @@ class pipeline_driver {
     if (spec.kind != step_kind::step) return start_construct(spec, locator, path);
     if (const auto* done = st_.env->restored(path)) {
       // Resuming: this step finished before; its journaled result stands.
-      st_.env->notify(st_.env->make_event(event_kind::step_finished, path, done->attempts,
-                                          value(*done)));
+      if (st_.env->events)
+        st_.env->notify(st_.env->make_event(event_kind::step_finished, path, done->attempts,
+                                            value(*done)));
       return record_step(*done);
     }
     st_.chain.clear();
@@ -81,7 +82,7 @@ class pipeline_driver {
     st_.attempt = nullptr;
     auto& link = st_.chain.back();
     if (!is_restored)
-      st_.env->emit(event_kind::attempt_finished, link.path, r.attempt, [&] { return value(r); });
+      st_.env->emit(event_kind::attempt_finished, link.path, r.attempt, r);
     link.result.attempts += 1;
     link.result.usage += r.usage;
     link.result.latency_s += r.latency_s;
@@ -246,7 +247,7 @@ class pipeline_driver {
   void push_link(const step_spec& spec, std::string locator, std::string path) {
     chain_link link;
     link.spec = &spec;
-    link.plan = make_attempt_plan(st_.env->pipe, locator, st_.env->agents);
+    link.plan = make_attempt_plan(st_.env->pipe, &spec, st_.env->agents);
     link.locator = std::move(locator);
     link.path = std::move(path);
     link.result.name = spec.name;
@@ -272,7 +273,7 @@ class pipeline_driver {
     if (link.plan.needs_context) req.context = st_.scope.context;
     if (link.plan.needs_steps) req.steps = st_.scope.steps_scope;
     req.idempotency_key = st_.env->run_id + ":" + link.path + ":" + std::to_string(link.attempt);
-    st_.env->emit(event_kind::attempt_started, link.path, link.attempt, [&] { return value(req); });
+    st_.env->emit(event_kind::attempt_started, link.path, link.attempt, req);
     ++st_.attempt_serial;
     st_.attempt = st_.env->launch(self_, link.plan, req);
   }
@@ -304,20 +305,24 @@ class pipeline_driver {
     // A construct re-entered on resume may already have its record.
     bool is_journaled = st_.env->restored(result.path) != nullptr;
     if (!st_.env->journal || is_journaled) {
-      st_.env->emit(event_kind::step_finished, result.path, result.attempts,
-                    [&] { return value(result); });
+      st_.env->emit(event_kind::step_finished, result.path, result.attempts, result);
       return record_step(std::move(result));
     }
-    auto event = st_.env->make_event(event_kind::step_finished, result.path, result.attempts,
-                                     value(result));
+    auto [head, record] =
+        st_.env->journal_record(event_kind::step_finished, result.path, result.attempts, result);
     st_.is_awaiting_journal = true;
     auto* self = self_;
-    self_->request(st_.env->journal, caf::infinite, journal_atom::value, event)
+    auto done = std::make_shared<step_result>(std::move(result));
+    self_->request(st_.env->journal, caf::infinite, journal_atom::value, event_atom::value,
+                   st_.env->run_id, std::move(record))
         .then(
-            [self, event, result](uint64_t) {
+            [self, head = std::move(head), done](uint64_t) mutable {
               self->state.is_awaiting_journal = false;
-              self->state.env->notify(event);
-              pipeline_driver{self}.record_step(result);
+              if (self->state.env->events) {
+                head.data = value(*done);
+                self->state.env->notify(head);
+              }
+              pipeline_driver{self}.record_step(std::move(*done));
             },
             [self](caf::error& err) {
               self->state.is_awaiting_journal = false;

@@ -8,10 +8,8 @@
 
 namespace caudal {
 
-void run_env::emit_now(event_kind kind, const std::string& path, int attempt, value data) const {
-  auto e = make_event(kind, path, attempt, std::move(data));
-  if (journal) caf::anon_send(journal, journal_atom::value, e);
-  notify(e);
+void run_env::send_to_journal(std::string record) const {
+  caf::anon_send(journal, journal_atom::value, event_atom::value, run_id, std::move(record));
 }
 
 run_event run_env::make_event(event_kind kind, const std::string& path, int attempt,

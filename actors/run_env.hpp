@@ -6,6 +6,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
@@ -16,6 +18,7 @@
 #include "runtime/event_sink.hpp"
 #include "runtime/model.hpp"
 #include "runtime/replay.hpp"
+#include "storage/run_records.hpp"
 
 namespace caudal {
 
@@ -48,16 +51,30 @@ struct run_env {
   /// Whether anyone consumes events; payloads are built only if so.
   bool is_observed() const { return events != nullptr || journal != nullptr; }
 
-  /// Emits an event stamped with this run's id and the wall clock. `make_data`
-  /// builds the payload and is called only when the run is observed.
-  template <class MakeData>
-  void emit(event_kind kind, const std::string& path, int attempt, MakeData&& make_data) const {
-    if (is_observed()) emit_now(kind, path, attempt, std::forward<MakeData>(make_data)());
+  /// Emits an event stamped with this run's id and the wall clock. `payload`
+  /// is a typed message (attempt_request, attempt_result, step_result,
+  /// run_outcome), a value, or a callable returning the value; nothing is
+  /// built unless the run is observed. The journal gets the payload packed
+  /// straight from its type (no JSON is built for it); observers get a value.
+  template <class Payload>
+  void emit(event_kind kind, const std::string& path, int attempt, const Payload& payload) const {
+    if (!is_observed()) return;
+    if constexpr (std::is_invocable_v<const Payload&>) {
+      emit_typed(kind, path, attempt, value(payload()));
+    } else {
+      emit_typed(kind, path, attempt, payload);
+    }
   }
 
-  /// Sends the event to the journal (without waiting for it to be durable)
-  /// and to the observers.
-  void emit_now(event_kind kind, const std::string& path, int attempt, value data) const;
+  /// The journal record of an event of this run with `payload` as its data,
+  /// and its head (the event without data), stamped now.
+  template <class Payload>
+  std::pair<run_event, std::string> journal_record(event_kind kind, const std::string& path,
+                                                   int attempt, const Payload& payload) const {
+    auto head = make_event(kind, path, attempt, nullptr);
+    auto record = storage::encode_event_record(head, payload);
+    return {std::move(head), std::move(record)};
+  }
 
   /// An event of this run, stamped now.
   run_event make_event(event_kind kind, const std::string& path, int attempt, value data) const;
@@ -66,6 +83,25 @@ struct run_env {
   void notify(const run_event& e) const {
     if (events) events->emit(e);
   }
+
+ private:
+  template <class Payload>
+  void emit_typed(event_kind kind, const std::string& path, int attempt,
+                  const Payload& payload) const {
+    if (journal) {
+      auto [head, record] = journal_record(kind, path, attempt, payload);
+      send_to_journal(std::move(record));
+      if (events) {
+        head.data = value(payload);
+        events->emit(head);
+      }
+    } else {
+      events->emit(make_event(kind, path, attempt, value(payload)));
+    }
+  }
+
+  /// Sends an encoded event to the journal without waiting for it.
+  void send_to_journal(std::string record) const;
 };
 
 /// The default launcher: a local attempt actor (actors/attempt_actor.cpp)

@@ -33,6 +33,7 @@ using chunk_atom = caf::atom_constant<caf::atom("chunk")>;
 using journal_atom = caf::atom_constant<caf::atom("journal")>;
 using written_atom = caf::atom_constant<caf::atom("written")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using event_atom = caf::atom_constant<caf::atom("event")>;
 
 }  // namespace caudal
 

@@ -59,7 +59,7 @@ caf::behavior collector_actor(caf::event_based_actor* self, std::shared_ptr<cons
                               std::shared_ptr<std::promise<run_outcome>> promise,
                               caf::actor journal, storage::run_header header) {
   return {[=](run_outcome& outcome) mutable {
-    env->emit(event_kind::run_finished, {}, 0, [&] { return value(outcome); });
+    env->emit(event_kind::run_finished, {}, 0, outcome);
     if (!journal) {
       promise->set_value(std::move(outcome));
       return self->quit();

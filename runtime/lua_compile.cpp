@@ -3,7 +3,11 @@
 #include <lua.hpp>
 
 #include <cstdio>
+#include <functional>
 #include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_set>
 
 #include "runtime/lua_detail.hpp"
 #include "runtime/lua_sandbox.hpp"
@@ -70,6 +74,14 @@ int compile_code(lua_State* L, std::string_view code) {
 
 namespace {
 
+struct string_hash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// Bounds the per-thread memory of check_syntax's cache of code that compiled.
+constexpr size_t max_known_good = 4096;
+
 // Compiling needs a state but no libraries; one per thread, never running code.
 lua_State* scratch_state() {
   thread_local std::unique_ptr<lua_State, void (*)(lua_State*)> state(luaL_newstate(), lua_close);
@@ -79,11 +91,19 @@ lua_State* scratch_state() {
 }  // namespace
 
 std::optional<std::pair<std::string, int>> lua_sandbox::check_syntax(std::string_view code) {
+  // Agents are made per step instance (every branch, item and iteration), so
+  // the same code is checked again and again: remember what compiled.
+  thread_local std::unordered_set<std::string, string_hash, std::equal_to<>> known_good;
+  if (known_good.find(code) != known_good.end()) return std::nullopt;
   lua_State* L = scratch_state();
   int status = lua_detail::compile_code(L, code);
   std::string message = status == LUA_OK ? "" : lua_tostring(L, -1);
   lua_settop(L, 0);
-  if (status == LUA_OK) return std::nullopt;
+  if (status == LUA_OK) {
+    if (known_good.size() >= max_known_good) known_good.clear();
+    known_good.emplace(code);
+    return std::nullopt;
+  }
   // "expr:LINE: what": the line goes in its own field.
   int line = 1;
   int consumed = 0;

@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "messages/json_pack.hpp"
 #include "messages/run.hpp"
 #include "messages/usage.hpp"
 #include "messages/value.hpp"
@@ -59,6 +60,34 @@ std::string encode_run_header(const run_header& header);
 result<run_header> decode_run_header(std::string_view bytes, std::string_view run_id);
 
 std::string encode_event_record(const run_event& event);
+
+/// Encodes `head` (whose `data` is ignored) with `payload` as its data, packed
+/// straight from the typed message (messages/json_pack.hpp): the same record
+/// as `encode_event_record` of the event with `data = value(payload)`, at a
+/// fraction of the cost. This is how the engine journals its events.
+template <class Payload>
+std::string encode_event_record(const run_event& head, const Payload& payload) {
+  std::string record;
+  record.reserve(256);
+  string_stream stream{record};
+  json_packer o(stream);
+  o.pack_array(2);
+  o.pack(record_version);
+  o.pack_map(6);  // the fields of run_event's MSGPACK_DEFINE_MAP
+  o.pack(std::string_view{"kind"});
+  o.pack(head.kind);
+  o.pack(std::string_view{"run_id"});
+  o.pack(head.run_id);
+  o.pack(std::string_view{"path"});
+  o.pack(head.path);
+  o.pack(std::string_view{"attempt"});
+  o.pack(head.attempt);
+  o.pack(std::string_view{"at_ms"});
+  o.pack(head.at_ms);
+  o.pack(std::string_view{"data"});
+  pack_as_json(o, payload);
+  return record;
+}
 
 /// Decodes event `seq` of `run_id`; `corruption` naming both otherwise.
 result<run_event> decode_event_record(std::string_view bytes, std::string_view run_id,

@@ -53,6 +53,27 @@ TEST(StorageRunRecords, EventRoundTrips) {
   EXPECT_EQ(*decoded, sample_event());
 }
 
+TEST(StorageRunRecords, TypedEventEqualsTheEventWithItsJsonPayload) {
+  // The engine journals payloads packed from their types; what comes back
+  // must be the event with `data = value(payload)`, as if encoded from JSON.
+  step_result r;
+  r.name = "s";
+  r.path = "fan/b/s";
+  r.status = "completed";
+  r.success = true;
+  r.output = value::parse(R"({"k":[1,2.5]})");
+  r.attempts = 1;
+  r.latency_s = 1.0;
+  r.children.push_back(r);
+  run_event head = sample_event();
+  head.data = nullptr;
+  auto decoded = decode_event_record(encode_event_record(head, r), "run-42", 7);
+  ASSERT_TRUE(decoded) << decoded.error().to_string();
+  run_event expected = head;
+  expected.data = value(r);
+  EXPECT_EQ(*decoded, expected);
+}
+
 TEST(StorageRunRecords, UndecodableEventNamesRunAndSequence) {
   const std::string bytes = encode_event_record(sample_event());
   for (const std::string& bad : {bytes.substr(0, bytes.size() / 2), std::string("\xc1"),
