@@ -110,6 +110,9 @@ result<std::unique_ptr<rocksdb_store>> rocksdb_store::open_existing(const std::s
 }
 
 status rocksdb_store::inspect(const open_options& options, bool& is_unfinished_creation) {
+  // First: a lost table may hold the identity, and "damaged" is then the
+  // truthful answer, not "not Caudal's".
+  if (status st = detail::check_unlisted_tables(path_, *db_); !st.is_ok()) return st;
   auto no_identity = [&](const char* why) -> status {
     result<bool> unfinished = detail::is_unfinished_creation(path_, *db_, families_);
     if (!unfinished) return damaged(path_, unfinished.error());

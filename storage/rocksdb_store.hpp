@@ -6,8 +6,8 @@
 /// directory becomes a new Caudal database (identity and schema version in
 /// `meta`, synced). Anything else is first inspected without writing — the
 /// RocksDB LOCK is probed, the column families are listed and the database is
-/// opened read-only to read the identity and the schema version — and only a
-/// Caudal database is then opened for writing. Refusals (status codes
+/// opened read-only to check its table files and read the identity and the
+/// schema version — and only a Caudal database is then opened for writing. Refusals (status codes
 /// `refused_*`, SPEC §7 exit code 5) leave every byte at the path as it was:
 ///
 /// | what is at the path                              | code                   |
@@ -16,6 +16,7 @@
 /// | a non-empty directory without a RocksDB CURRENT  | refused_not_caudal     |
 /// | a RocksDB without `meta` or without the identity | refused_not_caudal     |
 /// | unreadable CURRENT / MANIFEST / checksum errors  | refused_damaged        |
+/// | a table file holding records the MANIFEST lost   | refused_damaged        |
 /// | a database another process (or handle) holds     | refused_locked         |
 /// | a newer schema version                           | refused_newer_schema   |
 /// | an older version whose migration fails           | refused_migration      |
@@ -96,7 +97,8 @@ class rocksdb_store final : public kv_store {
   /// An existing RocksDB directory: inspect read-only, then open for writing.
   static result<std::unique_ptr<rocksdb_store>> open_existing(const std::string& path,
                                                               const open_options& options);
-  /// Reads identity and version; refuses what is not Caudal's or too new.
+  /// Checks the table files (detail::check_unlisted_tables), reads identity
+  /// and version; refuses what is damaged, not Caudal's or too new.
   status inspect(const open_options& options, bool& is_unfinished_creation);
   /// Reads the version; refuses a newer one or an older one that cannot be
   /// migrated (the migration is planned, not written).

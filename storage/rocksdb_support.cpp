@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cstdarg>
 #include <filesystem>
+#include <set>
 #include <system_error>
 
 #include <rocksdb/env.h>
+#include <rocksdb/sst_file_reader.h>
 
 namespace caudal::storage::detail {
 namespace fs = std::filesystem;
@@ -65,6 +67,73 @@ status open_error(const std::string& path, open_mode mode, const rocksdb::Status
   }
   return status::error(status_code::refused_damaged, in_quotes(path) + " is a damaged database: " +
                                                          s.ToString() + " (nothing was changed)");
+}
+
+status damaged_table(const std::string& path, const std::string& why) {
+  return status::error(status_code::refused_damaged, in_quotes(path) + " is a damaged database: " +
+                                                         why + " (nothing was changed)");
+}
+
+/// The table files in `path` that the open database does not list.
+result<std::vector<std::string>> unlisted_tables(const std::string& path, rocksdb::DB& db) {
+  std::vector<rocksdb::LiveFileMetaData> live;
+  db.GetLiveFilesMetaData(&live);
+  std::set<std::string> listed;
+  for (const auto& file : live) listed.insert(file.relative_filename);
+  std::vector<std::string> unlisted;
+  std::error_code ec;
+  for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (it->path().extension() == ".sst" && !listed.contains(name)) unlisted.push_back(name);
+  }
+  if (ec) {
+    return status::error(status_code::io_error,
+                         "cannot list " + in_quotes(path) + ": " + ec.message());
+  }
+  return unlisted;
+}
+
+/// Ok when every key of the unlisted `table` is visible in the database;
+/// see check_unlisted_tables.
+status check_unlisted_table(const std::string& path, const std::string& table,
+                            const db_handles& handles) {
+  // Caudal's tables use RocksDB's default comparator and table format.
+  rocksdb::Options options;
+  options.info_log = std::make_shared<silent_logger>();
+  rocksdb::SstFileReader reader(options);
+  rocksdb::Status s = reader.Open((fs::path(path) / table).string());
+  // A table without its footer (or shorter than one) was being written when
+  // the process died: RocksDB writes the footer last and records a table
+  // only after syncing it whole, so no MANIFEST ever listed this one.
+  if (s.IsCorruption()) return status::ok();
+  if (!s.ok()) {
+    return from_rocksdb(s, status_code::io_error,
+                        "cannot read table file " + table + " of " + in_quotes(path));
+  }
+  const std::string family = reader.GetTableProperties()->column_family_name;
+  const std::string lost = "table file " + table + " holds records " +
+                           (family.empty() ? "" : "of column family '" + family + "' ") +
+                           "that its MANIFEST does not list";
+  rocksdb::ColumnFamilyHandle* handle = nullptr;
+  for (rocksdb::ColumnFamilyHandle* h : handles.all) {
+    if (h->GetName() == family) handle = h;
+  }
+  if (handle == nullptr) return damaged_table(path, lost);
+  // The table's iterator, like the database's, yields the newest version of
+  // each key and hides deleted ones: the records the table would contribute.
+  std::unique_ptr<rocksdb::Iterator> it(reader.NewIterator(rocksdb::ReadOptions()));
+  rocksdb::PinnableSlice value;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    value.Reset();
+    s = handles.db->Get(rocksdb::ReadOptions(), handle, it->key(), &value);
+    if (s.IsNotFound()) return damaged_table(path, lost);
+    if (!s.ok()) return damaged_table(path, "checking table file " + table + ": " + s.ToString());
+  }
+  if (!it->status().ok()) {
+    return damaged_table(path, "table file " + table + ", which its MANIFEST does not list, " +
+                                   "cannot be read: " + it->status().ToString());
+  }
+  return status::ok();
 }
 
 }  // namespace
@@ -178,6 +247,15 @@ result<bool> is_unfinished_creation(const std::string& path, db_handles& handles
     if (it->Valid()) return false;
   }
   return true;
+}
+
+status check_unlisted_tables(const std::string& path, const db_handles& handles) {
+  result<std::vector<std::string>> unlisted = unlisted_tables(path, *handles.db);
+  if (!unlisted) return unlisted.error();
+  for (const std::string& table : *unlisted) {
+    if (status st = check_unlisted_table(path, table, handles); !st.is_ok()) return st;
+  }
+  return status::ok();
 }
 
 std::string missing_caudal_families(const std::vector<std::string>& names) {

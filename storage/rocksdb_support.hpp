@@ -83,6 +83,32 @@ result<std::unique_ptr<db_handles>> open_rocksdb(const std::string& path,
 result<bool> is_unfinished_creation(const std::string& path, db_handles& handles,
                                     const std::vector<std::string>& names);
 
+/// Refuses the database at `path` (open read-only in `handles`, its
+/// write-ahead log replayed) when its directory holds a table (.sst) file that
+/// the MANIFEST does not list and that holds a record the database lacks.
+/// RocksDB opens a MANIFEST whose last edits are lost (cut or torn), and a
+/// read-write open then deletes the tables those edits added as obsolete —
+/// and with them the only copy of their records. A crash leaves unlisted
+/// tables too, and they pass: a flush's output (its records are still in the
+/// write-ahead log, which RocksDB keeps until the flush is recorded), a
+/// compaction's output (its inputs are still live) or inputs (their records
+/// are in the recorded output), a table cut short (RocksDB records only
+/// complete, synced tables). The check is by content: every key the table
+/// holds must be visible in its column family. It lists the live files and
+/// the directory, and reads no table file unless one is unlisted.
+///
+/// Limits: a key is checked for presence, not for its value; a deletion made
+/// after the table's records hides keys it holds; a table whose footer cannot
+/// be read is taken for one cut short. Caudal writes each journal key once
+/// and deletes keys only in migrations, so a lost table goes unnoticed only
+/// when it held nothing but newer values of keys still present (the schema
+/// version in `meta`), and a sound database is refused only when a crash
+/// interrupts a flush or compaction of records that a migration has deleted.
+///
+/// Errors: `refused_damaged` naming `path` and the table; `io_error` when
+/// the directory or an unlisted table cannot be read.
+status check_unlisted_tables(const std::string& path, const db_handles& handles);
+
 /// The Caudal families missing from `names`, comma-separated; empty when all
 /// four are there.
 std::string missing_caudal_families(const std::vector<std::string>& names);

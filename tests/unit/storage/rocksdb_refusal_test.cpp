@@ -117,6 +117,55 @@ TEST(StorageRefusal, ManifestTruncatedAfterSomeFamilies) {
   expect_refused(dir.sub("db"), status_code::refused_damaged, "column families missing: ");
 }
 
+/// A Caudal database whose last flush wrote a table (`table`) of records
+/// found nowhere else, and whose MANIFEST then lost the flush's edit: cut
+/// `cut_into_edit` bytes past the edits before it, as a lost or torn append
+/// leaves it. RocksDB 7.8 opens such a MANIFEST (a torn tail reads as a
+/// writer that died mid-edit), and the write-ahead log that held the records
+/// was deleted once the flush was recorded.
+void lose_the_last_flush(const std::string& path, uintmax_t cut_into_edit, std::string& table) {
+  make_caudal_db(path);
+  std::vector<test_support::raw_put> events;
+  for (int i = 0; i < 50; ++i) events.push_back({"events", "run-1 " + std::to_string(i), "event"});
+  test_support::raw_flush flushed;
+  test_support::flush_raw_rocksdb(path, events, flushed);
+  ASSERT_EQ(flushed.tables.size(), 1u);
+  table = flushed.tables[0];
+  const std::string manifest = test_support::read_file(flushed.manifest);
+  ASSERT_GT(manifest.size(), flushed.manifest_size_before + cut_into_edit);
+  test_support::write_file(flushed.manifest,
+                           manifest.substr(0, flushed.manifest_size_before + cut_into_edit));
+}
+
+TEST(StorageRefusal, TableWhoseManifestEditWasLost) {
+  for (uintmax_t cut_into_edit : {0, 10}) {
+    SCOPED_TRACE("MANIFEST cut " + std::to_string(cut_into_edit) + " bytes into the flush's edit");
+    temp_dir dir;
+    std::string table;
+    lose_the_last_flush(dir.sub("db"), cut_into_edit, table);
+    ASSERT_FALSE(table.empty());
+    expect_refused(dir.sub("db"), status_code::refused_damaged,
+                   "table file " + table +
+                       " holds records of column family 'events' that its MANIFEST does not list");
+    // A read-write open would have deleted it as obsolete, and with it the
+    // only copy of the flushed records.
+    EXPECT_TRUE(fs::exists(dir.path() / "db" / table)) << table << " was deleted";
+  }
+}
+
+TEST(StorageRefusal, TableOfAColumnFamilyTheManifestDoesNotList) {
+  temp_dir dir;
+  make_caudal_db(dir.sub("db"));
+  test_support::make_raw_rocksdb(dir.sub("other"), {"extra"}, {{"extra", "k", "v"}},
+                                 /*is_flushing=*/true);
+  const auto tables = test_support::table_files(dir.path() / "other");
+  ASSERT_EQ(tables.size(), 1u);
+  fs::copy_file(dir.path() / "other" / *tables.begin(),
+                dir.path() / "db" / test_support::unused_table_name(dir.path() / "db"));
+  expect_refused(dir.sub("db"), status_code::refused_damaged,
+                 "holds records of column family 'extra' that its MANIFEST does not list");
+}
+
 TEST(StorageRefusal, ChecksumErrorInATable) {
   temp_dir dir;
   test_support::make_raw_rocksdb(

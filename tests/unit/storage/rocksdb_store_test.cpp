@@ -178,6 +178,81 @@ TEST(StorageRocksdbStore, FinishesACreationInterruptedBeforeTheIdentity) {
   EXPECT_EQ(get_ok(*store, column_family::meta, identity_key), "caudal:" + store->database_id());
 }
 
+/// A closed database with a run header and an event. With `is_in_tables` it
+/// is reopened once, which moves them from the write-ahead log into tables.
+void make_journal(const std::string& path, bool is_in_tables) {
+  auto store = open_ok(path);
+  ASSERT_NE(store, nullptr);
+  write_batch batch;
+  batch.put(column_family::runs, run_key("r1"), "header");
+  batch.put(column_family::events, event_key("r1", 1), "started");
+  ASSERT_TRUE(store->write(batch, true).is_ok());
+  ASSERT_TRUE(store->close().is_ok());
+  if (is_in_tables) {
+    auto reopened = open_ok(path);
+    ASSERT_NE(reopened, nullptr);
+  }
+}
+
+/// Opens the database `make_journal` made and finds its records.
+void expect_journal(const std::string& path) {
+  auto store = open_ok(path);
+  ASSERT_NE(store, nullptr);
+  EXPECT_FALSE(store->was_created());
+  EXPECT_EQ(get_ok(*store, column_family::runs, run_key("r1")), "header");
+  EXPECT_EQ(get_ok(*store, column_family::events, event_key("r1", 1)), "started");
+}
+
+// Table files the MANIFEST does not list are refused only when they hold
+// records the database lacks (rocksdb_refusal_test.cpp); those a crash leaves
+// behind hold none, and the database opens.
+
+TEST(StorageRocksdbStore, AcceptsTablesAFlushWroteBeforeACrash) {
+  temp_dir dir;
+  // A kill -9 after the flush of the write-ahead log wrote its tables and
+  // before their MANIFEST edit: the log, which RocksDB keeps until the edit
+  // is written, still holds every record of the tables.
+  make_journal(dir.sub("db"), /*is_in_tables=*/false);
+  fs::copy(dir.path() / "db", dir.path() / "crashed");
+  ASSERT_NE(open_ok(dir.sub("db")), nullptr);  // opening flushes the log into tables
+  const auto tables = test_support::table_files(dir.path() / "db");
+  ASSERT_FALSE(tables.empty());
+  for (const auto& table : tables) {
+    ASSERT_FALSE(fs::exists(dir.path() / "crashed" / table));
+    fs::copy_file(dir.path() / "db" / table, dir.path() / "crashed" / table);
+  }
+  expect_journal(dir.sub("crashed"));
+}
+
+TEST(StorageRocksdbStore, AcceptsACopyOfLiveTablesUnderUnusedNumbers) {
+  temp_dir dir;
+  // What a compaction killed before its MANIFEST edit leaves: an output
+  // table whose records are all in its inputs, which are still live.
+  make_journal(dir.sub("db"), /*is_in_tables=*/true);
+  const fs::path db = dir.path() / "db";
+  const auto tables = test_support::table_files(db);
+  ASSERT_EQ(tables.size(), 3u);  // meta, runs and events
+  for (const auto& table : tables) {
+    fs::copy_file(db / table, db / test_support::unused_table_name(db));
+  }
+  expect_journal(db.string());
+}
+
+TEST(StorageRocksdbStore, AcceptsTablesTornByACrash) {
+  temp_dir dir;
+  // A table cut short (or still empty) was being written when the process
+  // died; RocksDB records a table only once it is complete and synced.
+  make_journal(dir.sub("db"), /*is_in_tables=*/true);
+  const fs::path db = dir.path() / "db";
+  for (const auto& table : test_support::table_files(db)) {
+    const std::string bytes = test_support::read_file(db / table);
+    test_support::write_file(db / test_support::unused_table_name(db),
+                             bytes.substr(0, bytes.size() / 2));
+  }
+  test_support::write_file(db / test_support::unused_table_name(db), "");
+  expect_journal(db.string());
+}
+
 TEST(StorageRocksdbStore, SecondOpenInTheSameProcessIsLocked) {
   temp_dir dir;
   auto first = open_ok(dir.sub("db"));

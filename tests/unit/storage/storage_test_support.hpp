@@ -3,17 +3,20 @@
 // byte-level snapshot of a directory tree (to prove a refused database was
 // not touched), and small fixture builders that use raw RocksDB calls.
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
+#include <rocksdb/options.h>
 
 namespace caudal::storage::test_support {
 
@@ -116,6 +119,73 @@ inline void make_raw_rocksdb(const std::string& path, const std::vector<std::str
   for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
   ASSERT_TRUE(db->Close().ok());
   delete db;
+}
+
+/// The table (.sst) files of `dir`, by name.
+inline std::set<std::string> table_files(const fs::path& dir) {
+  std::set<std::string> found;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().extension() == ".sst") found.insert(entry.path().filename().string());
+  }
+  return found;
+}
+
+/// A table file name ("000042.sst") numbered above every file in `dir`, as
+/// RocksDB would number the next table it writes.
+inline std::string unused_table_name(const fs::path& dir) {
+  uint64_t highest = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    // Numbered files: 000012.sst, 000013.log, MANIFEST-000014, OPTIONS-000015.
+    std::string name = entry.path().filename().string();
+    if (name.starts_with("MANIFEST-") || name.starts_with("OPTIONS-")) {
+      name = name.substr(name.find('-') + 1);
+    }
+    highest = std::max<uint64_t>(highest, std::strtoull(name.c_str(), nullptr, 10));
+  }
+  std::string number = std::to_string(highest + 1);
+  return std::string(number.size() < 6 ? 6 - number.size() : 0, '0') + number + ".sst";
+}
+
+/// What `flush_raw_rocksdb` did.
+struct raw_flush {
+  fs::path manifest;                   ///< the MANIFEST that recorded the flush
+  uintmax_t manifest_size_before = 0;  ///< its size before the flush's edits
+  std::vector<std::string> tables;     ///< the table files the flush wrote
+};
+
+/// Opens the existing database at `path` with raw RocksDB (all its families;
+/// the open itself moves what its write-ahead log holds into tables and
+/// starts a new MANIFEST), writes `puts`, flushes them into new tables and
+/// closes it.
+inline void flush_raw_rocksdb(const std::string& path, const std::vector<raw_put>& puts,
+                              raw_flush& flushed) {
+  std::vector<std::string> families;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &families).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& name : families) descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path, descriptors, &handles, &db).ok());
+  std::string current = read_file(fs::path(path) / "CURRENT");
+  ASSERT_TRUE(current.ends_with("\n"));
+  flushed.manifest = fs::path(path) / current.substr(0, current.size() - 1);
+  flushed.manifest_size_before = fs::file_size(flushed.manifest);
+  const std::set<std::string> tables_before = table_files(path);
+  for (const auto& put : puts) {
+    rocksdb::ColumnFamilyHandle* handle = nullptr;
+    for (auto* h : handles) {
+      if (h->GetName() == put.family) handle = h;
+    }
+    ASSERT_NE(handle, nullptr) << put.family;
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handle, put.key, put.value).ok());
+  }
+  ASSERT_TRUE(db->Flush(rocksdb::FlushOptions(), handles).ok());
+  for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+  ASSERT_TRUE(db->Close().ok());
+  delete db;
+  for (const auto& table : table_files(path)) {
+    if (!tables_before.contains(table)) flushed.tables.push_back(table);
+  }
 }
 
 /// The files of `dir` whose names start with `prefix` (e.g. "MANIFEST-").
