@@ -53,6 +53,10 @@ result<std::unique_ptr<rocksdb_store>> rocksdb_store::open(const std::string& pa
   result<detail::path_kind> kind = detail::classify_path(path);
   if (!kind) return kind.error();
   if (*kind == detail::path_kind::rocksdb_directory) return open_existing(path, options);
+  if (*kind == detail::path_kind::interrupted_creation) {
+    // Created over again, unless the creating process is still at it.
+    if (status st = detail::probe_lock(path); !st.is_ok()) return st;
+  }
   return create(path, nullptr, options);
 }
 

@@ -136,6 +136,28 @@ status check_unlisted_table(const std::string& path, const std::string& table,
   return status::ok();
 }
 
+/// Whether the directory holds only what RocksDB writes while it creates a
+/// database, before CURRENT (DBImpl::Open, then NewDB): the LOCK file, which
+/// comes first and must be there, the info LOG (and LOG.old.* it rotated),
+/// IDENTITY, MANIFEST-* and the temp file CURRENT is renamed from (*.dbtmp).
+/// None of them holds data.
+bool is_interrupted_creation(const std::string& path) {
+  bool has_lock = false;
+  std::error_code ec;
+  for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!it->is_regular_file(ec)) return false;
+    if (name == "LOCK") {
+      has_lock = true;
+      continue;
+    }
+    bool is_creation_file = name == "LOG" || name == "IDENTITY" || name.starts_with("LOG.old.") ||
+                            name.starts_with("MANIFEST-") || name.ends_with(".dbtmp");
+    if (!is_creation_file) return false;
+  }
+  return !ec && has_lock;
+}
+
 }  // namespace
 
 result<path_kind> classify_path(const std::string& path) {
@@ -155,6 +177,7 @@ result<path_kind> classify_path(const std::string& path) {
   }
   if (entries == fs::directory_iterator()) return path_kind::empty_directory;
   if (!fs::exists(fs::path(path) / "CURRENT", ec)) {
+    if (is_interrupted_creation(path)) return path_kind::interrupted_creation;
     return not_caudal(path,
                       "is a directory that is not a Caudal database: it is not empty and "
                       "holds no RocksDB CURRENT file");

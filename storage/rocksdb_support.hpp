@@ -19,12 +19,20 @@
 namespace caudal::storage::detail {
 
 /// What `classify_path` found at a path that may be opened.
-enum class path_kind { absent, empty_directory, rocksdb_directory };
+enum class path_kind {
+  absent,
+  empty_directory,
+  /// What a process killed while RocksDB created the database leaves: no
+  /// CURRENT yet, only the files RocksDB writes before it (LOCK, LOG,
+  /// IDENTITY, the first MANIFEST, a CURRENT temp file) — no data.
+  interrupted_creation,
+  rocksdb_directory,
+};
 
 /// Looks at `path` without changing it. A regular file, another
 /// non-directory, or a non-empty directory without a RocksDB `CURRENT` file
-/// is refused (`refused_not_caudal`); a path that cannot be inspected is an
-/// `io_error`.
+/// that is not an interrupted creation is refused (`refused_not_caudal`); a
+/// path that cannot be inspected is an `io_error`.
 result<path_kind> classify_path(const std::string& path);
 
 /// Fails with `refused_locked` when another process (or another handle in
@@ -99,11 +107,12 @@ result<bool> is_unfinished_creation(const std::string& path, db_handles& handles
 ///
 /// Limits: a key is checked for presence, not for its value; a deletion made
 /// after the table's records hides keys it holds; a table whose footer cannot
-/// be read is taken for one cut short. Caudal writes each journal key once
-/// and deletes keys only in migrations, so a lost table goes unnoticed only
-/// when it held nothing but newer values of keys still present (the schema
-/// version in `meta`), and a sound database is refused only when a crash
-/// interrupts a flush or compaction of records that a migration has deleted.
+/// be read is taken for one cut short. Events are written once, but a run's
+/// header is rewritten as the run goes (and the schema version by a
+/// migration): a lost table goes unnoticed when it held nothing but newer
+/// values of keys still present. Caudal deletes keys only in migrations, so
+/// a sound database is refused only when a crash interrupts a flush or
+/// compaction of records that a migration has deleted.
 ///
 /// Errors: `refused_damaged` naming `path` and the table; `io_error` when
 /// the directory or an unlisted table cannot be read.

@@ -55,6 +55,26 @@ TEST(StorageRefusal, DirectoryWithForeignFiles) {
                  "is a directory that is not a Caudal database");
 }
 
+TEST(StorageRefusal, RocksdbCreationFilesBesideForeignOnes) {
+  // LOCK and LOG as RocksDB writes first, but beside a file RocksDB never
+  // writes: not an interrupted creation, somebody's directory.
+  temp_dir dir;
+  fs::create_directories(dir.path() / "mixed");
+  test_support::write_file(dir.path() / "mixed" / "LOCK", "");
+  test_support::write_file(dir.path() / "mixed" / "LOG", "their log\n");
+  test_support::write_file(dir.path() / "mixed" / "notes.txt", "mine\n");
+  expect_refused(dir.sub("mixed"), status_code::refused_not_caudal,
+                 "is a directory that is not a Caudal database");
+}
+
+TEST(StorageRefusal, LogWithoutLockIsNotAnInterruptedCreation) {
+  temp_dir dir;
+  fs::create_directories(dir.path() / "logs");
+  test_support::write_file(dir.path() / "logs" / "LOG", "their log\n");
+  expect_refused(dir.sub("logs"), status_code::refused_not_caudal,
+                 "is a directory that is not a Caudal database");
+}
+
 TEST(StorageRefusal, RocksdbWithoutMetaFamily) {
   temp_dir dir;
   test_support::make_raw_rocksdb(dir.sub("db"), {}, {{"default", "user", "data"}});

@@ -178,6 +178,26 @@ TEST(StorageRocksdbStore, FinishesACreationInterruptedBeforeTheIdentity) {
   EXPECT_EQ(get_ok(*store, column_family::meta, identity_key), "caudal:" + store->database_id());
 }
 
+TEST(StorageRocksdbStore, CreatesOverACreationKilledBeforeCurrent) {
+  // A process killed while RocksDB created the database, before CURRENT:
+  // LOCK, LOG, IDENTITY, the first MANIFEST and CURRENT's temp file. The
+  // files come from a real creation, with CURRENT and everything written
+  // after it taken away.
+  temp_dir dir;
+  test_support::make_raw_rocksdb(dir.sub("db"), {}, {});
+  for (const auto& entry : fs::directory_iterator(dir.path() / "db")) {
+    const std::string name = entry.path().filename().string();
+    bool is_before_current = name == "LOCK" || name == "LOG" || name == "IDENTITY" ||
+                             name.starts_with("MANIFEST-");
+    if (!is_before_current) fs::remove(entry.path());
+  }
+  test_support::write_file(dir.path() / "db" / "000001.dbtmp", "MANIFEST-000001\n");
+  auto store = open_ok(dir.sub("db"));
+  ASSERT_NE(store, nullptr);
+  EXPECT_TRUE(store->was_created());
+  EXPECT_EQ(get_ok(*store, column_family::meta, identity_key), "caudal:" + store->database_id());
+}
+
 /// A closed database with a run header and an event. With `is_in_tables` it
 /// is reopened once, which moves them from the write-ahead log into tables.
 void make_journal(const std::string& path, bool is_in_tables) {
