@@ -231,6 +231,7 @@ void parse_top_level(load_state& st, const YAML::Node& root, pipeline& p) {
       p.steps = parse_step_list(st, *steps, "steps of pipeline", "", false);
   }
   for (auto& [name, spec] : st.inline_agents()) p.agents[name] = std::move(spec);
+  check_expected_usage(st, p);
 }
 
 void parse_documents(load_state& st, const std::vector<YAML::Node>& docs, pipeline& p) {

@@ -3,9 +3,10 @@
 /// level, agents), loader_yaml.cpp (node types, positions, key-checked
 /// mappings), loader_fields.cpp (typed getters, Lua and template checks),
 /// loader_steps.cpp and loader_step_parts.cpp (step lists, simple steps),
-/// loader_constructs.cpp (loop, parallel, conditional, map, hitl) and
-/// loader_scope.cpp (duplicate names, fallback references). Only these files
-/// include it.
+/// loader_constructs.cpp (loop, parallel, conditional, map, hitl),
+/// loader_scope.cpp (duplicate names, fallback references) and
+/// loader_usage.cpp (expected usage against the limits that cover it). Only
+/// these files include it.
 ///
 /// Every function reports problems into the `load_state` and carries on, so a
 /// load collects all errors at once; a returned `std::nullopt` means "absent or
@@ -21,6 +22,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "runtime/agent.hpp"
@@ -77,6 +79,17 @@ class load_state {
   /// Inline agents (`agent: {type: ...}` on a step), keyed by step path.
   std::map<std::string, agent_spec>& inline_agents() { return inline_agents_; }
 
+  /// Where the valid values of a simple step's `expected:` are written.
+  struct expected_places {
+    std::optional<source_pos> cost_usd;
+    std::optional<source_pos> tokens;
+  };
+  /// Records the places of the `expected:` of the step whose mapping is at
+  /// `step` (a sibling named as a fallback is a copy with the same position).
+  void note_expected(const source_pos& step, expected_places places);
+  /// The places noted for the step at `step`, nullptr if none were.
+  const expected_places* expected_places_of(const source_pos& step) const;
+
  private:
   size_t block_indent(size_t after_line) const;
 
@@ -88,6 +101,7 @@ class load_state {
   diagnostics errors_;
   std::set<std::string> agent_names_;
   std::map<std::string, agent_spec> inline_agents_;
+  std::map<std::pair<int, int>, expected_places> expected_places_;
 };
 
 /// One `key: value` entry of a mapping.
@@ -173,6 +187,14 @@ value to_json(load_state& st, const YAML::Node& node, const std::string& where);
 
 /// The `limits:` mapping of the pipeline or a step.
 usage_limits parse_limits(load_state& st, const YAML::Node& node, const std::string& where);
+
+/// Reports every `expected` value of a simple step that is larger than a
+/// limit covering the step: the pipeline's, the step's own or an enclosing
+/// construct's (a fallback is not covered by the step it backs up, whose
+/// own limits it may replace). One error per value, naming
+/// the tightest of those limits, at the value. Runs once the whole pipeline is
+/// parsed (fallbacks that name a sibling are resolved by then).
+void check_expected_usage(load_state& st, const pipeline& p);
 
 /// Parses an agent definition (`{type: ..., ...}`); errors name `where`.
 std::optional<agent_spec> parse_agent(load_state& st, const YAML::Node& node,

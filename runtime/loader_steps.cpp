@@ -229,11 +229,22 @@ std::optional<double> parse_cache(load_state& st, const YAML::Node& node,
   return get_number(st, view, "ttl_s", 0).value_or(0);
 }
 
-expected_usage parse_expected(load_state& st, const YAML::Node& node, const std::string& where) {
+// Invalid values count as 0 (already reported); valid ones keep their place
+// for check_expected_usage.
+expected_usage parse_expected(load_state& st, const YAML::Node& node, const std::string& where,
+                              const source_pos& step) {
   expected_usage expected;
+  load_state::expected_places places;
   mapping_view view(st, node, "expected of " + where, {"cost_usd", "tokens"});
-  expected.cost_usd = get_number(st, view, "cost_usd", 0).value_or(0);
-  expected.tokens = get_integer(st, view, "tokens", 0, INT64_MAX).value_or(0);
+  if (auto cost = get_number(st, view, "cost_usd", 0)) {
+    expected.cost_usd = *cost;
+    places.cost_usd = value_pos(st, *view.find("cost_usd"));
+  }
+  if (auto tokens = get_integer(st, view, "tokens", 0, INT64_MAX)) {
+    expected.tokens = *tokens;
+    places.tokens = value_pos(st, *view.find("tokens"));
+  }
+  st.note_expected(step, std::move(places));
   return expected;
 }
 
@@ -253,7 +264,7 @@ void parse_simple_step(load_state& st, const mapping_view& view, step_spec& spec
   parse_fallback(st, view, spec, scope, inline_depth);
   if (auto node = get_mapping(st, view, "cache")) spec.cache_ttl_s = parse_cache(st, *node, where);
   if (auto node = get_mapping(st, view, "expected"))
-    spec.expected = parse_expected(st, *node, where);
+    spec.expected = parse_expected(st, *node, where, spec.pos);
   if (auto placement = get_choice(st, view, "placement", {"local", "cluster"}))
     spec.placement = *placement == "cluster" ? "cluster" : "";
 }

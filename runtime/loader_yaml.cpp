@@ -167,6 +167,15 @@ void load_state::error(source_pos at, std::string message) {
   errors_.push_back({std::move(at), std::move(message)});
 }
 
+void load_state::note_expected(const source_pos& step, expected_places places) {
+  expected_places_[{step.line, step.column}] = std::move(places);
+}
+
+const load_state::expected_places* load_state::expected_places_of(const source_pos& step) const {
+  auto it = expected_places_.find({step.line, step.column});
+  return it == expected_places_.end() ? nullptr : &it->second;
+}
+
 // -- mapping_view ---------------------------------------------------------------
 
 mapping_view::mapping_view(load_state& st, const YAML::Node& node, std::string where,
