@@ -6,6 +6,7 @@
 
 #include "actors/step_logic.hpp"
 #include "runtime/lua_sandbox.hpp"
+#include "runtime/usage_budget.hpp"
 #include "runtime/process_runner.hpp"
 
 namespace caudal {
@@ -119,9 +120,20 @@ struct attempt_run {
     return true;
   }
 
+  // Prices the reply's usage and adds it to the attempt's. An unpriced model
+  // in a run with a cost limit stops the run: its spending cannot be known.
+  bool spend(agent_reply& reply) {
+    auto priced = price_usage(reply.usage, reply.is_cost_reported, plan.pipe->pricing);
+    result.usage += reply.usage;
+    if (priced == pricing_result::unpriced && plan.is_cost_limited)
+      return fail(failure_class::pricing, "PricingNotConfigured",
+                  pricing_not_configured(reply.usage.model));
+    return true;
+  }
+
   bool run_agent() {
     auto reply = call_agent(plan.main_agent, input);
-    result.usage += reply.usage;
+    if (!spend(reply)) return false;
     if (!reply.ok) {
       if (reply.error.kind == "Cancelled") return fail(failure_class::cancelled, {}, "cancelled");
       return fail(failure_class::agent, reply.error.kind, reply.error.message);
@@ -132,7 +144,7 @@ struct attempt_run {
 
   bool run_plugin(const plugin_spec& plugin, const std::shared_ptr<agent>& agent) {
     auto reply = call_agent(agent, value{{"output", output}, {"input", input}});
-    result.usage += reply.usage;
+    if (!spend(reply)) return false;
     if (!reply.ok) {
       if (reply.error.kind == "Cancelled") return fail(failure_class::cancelled, {}, "cancelled");
       return fail(failure_class::plugin, {},

@@ -37,6 +37,9 @@ struct attempt_plan {
   /// large and would be copied for every attempt).
   bool needs_steps = true;
   bool needs_context = true;
+  /// Whether a cost limit covers the run: an agent's tokens of a model
+  /// without `pricing` then fail the attempt with PricingNotConfigured.
+  bool is_cost_limited = false;
   /// The node name reported in results.
   std::string node = "local";
 };

@@ -13,6 +13,7 @@
 #include "actors/step_logic.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/lua_sandbox.hpp"
+#include "runtime/usage_budget.hpp"
 
 namespace caudal {
 
@@ -27,6 +28,7 @@ struct chain_link {
   int attempt = 1;
   std::string feedback;  // the previous attempt's, given to the next one
   step_result result;
+  uint64_t reservation = 0;  // the governor's, for the attempt running now
 };
 
 struct pipeline_state {
@@ -43,7 +45,14 @@ struct pipeline_state {
   uint64_t attempt_serial = 0;  // tells stale retry timers apart
   bool is_cancelling = false;
   bool is_awaiting_journal = false;  // a step result is on its way to disk
+  bool is_awaiting_governor = false;  // a report or reservation is being answered
   bool is_finished = false;
+  // Usage governance: why the run halted (set in the root only), why the
+  // running construct's own limits broke, and the scopes with limits this
+  // actor registered for the running step.
+  std::string halt_reason;
+  std::string construct_breach;
+  std::vector<std::string> governed_scopes;
   run_outcome outcome;
 };
 
@@ -75,7 +84,8 @@ class pipeline_driver {
   }
 
   // `is_restored`: the attempt finished before a crash and comes from the
-  // journal (a resume): it is neither journaled again nor waited for.
+  // journal (a resume): it is neither journaled again nor waited for, and
+  // the governor counted it already.
   void on_result(attempt_result r, bool is_restored = false) {
     if (st_.chain.empty()) return;
     if (st_.attempt) self_->demonitor(st_.attempt);
@@ -83,10 +93,39 @@ class pipeline_driver {
     auto& link = st_.chain.back();
     if (!is_restored)
       st_.env->emit(event_kind::attempt_finished, link.path, r.attempt, r);
+    if (!st_.env->governor || is_restored) return judge(std::move(r), {}, {}, is_restored);
+    // Nothing else happens until the governor has counted this attempt: the
+    // next attempt or step must not start past a limit.
+    auto halt = r.failure == failure_class::pricing ? r.feedback : std::string{};
+    st_.is_awaiting_governor = true;
+    auto* self = self_;
+    self_->request(st_.env->governor, caf::infinite, spent_atom::value, link.path,
+                   std::exchange(link.reservation, 0), r.usage, halt)
+        .then([self, r = std::move(r)](std::string& scope, std::string& reason) mutable {
+          self->state.is_awaiting_governor = false;
+          pipeline_driver{self}.judge(std::move(r), scope, reason, false);
+        });
+  }
+
+  // Decides what an attempt's result means, once the governor has counted
+  // it: `reason` non-empty when a limit broke (`scope` empty: the run's).
+  void judge(attempt_result r, const std::string& scope, const std::string& reason,
+             bool is_restored) {
+    auto& link = st_.chain.back();
     link.result.attempts += 1;
     link.result.usage += r.usage;
     link.result.latency_s += r.latency_s;
     link.result.node = r.node;
+    if (!reason.empty() && scope == link.path) {
+      // The step passed its own limits: it fails (its fallback may run).
+      link.result.success = false;
+      link.result.status = "failed";
+      link.result.feedback = reason;
+      return link_done();
+    }
+    // The run, or an enclosing construct, went over: nothing new starts
+    // here; what this attempt did is still recorded.
+    if (!reason.empty()) st_.is_cancelling = true;
     auto verdict = judge_attempt(r.failure, link.attempt, link.spec->max_retries);
     if (st_.is_cancelling && verdict == attempt_verdict::retry) verdict = attempt_verdict::halt;
     switch (verdict) {
@@ -148,14 +187,36 @@ class pipeline_driver {
     if (!st_.construct) return;
     self_->demonitor(st_.construct);
     st_.construct = nullptr;
+    if (!st_.construct_breach.empty()) {
+      // Cancelled because it passed its own limits: a failure of the step.
+      r.result.success = false;
+      r.result.status = "failed";
+      r.result.output = nullptr;
+      r.result.feedback = std::exchange(st_.construct_breach, {});
+    }
     if (r.result.success) st_.scope.context = std::move(r.context);
     step_done(std::move(r.result));
+  }
+
+  // From the governor: the run went over its limits (`scope` empty; only the
+  // root hears this), or the construct this actor runs went over its own.
+  void on_halt(const std::string& scope, const std::string& reason) {
+    if (scope.empty()) {
+      if (st_.halt_reason.empty()) st_.halt_reason = reason;
+      return on_cancel();
+    }
+    if (!st_.construct || !st_.construct_breach.empty()) return;
+    const auto& spec = (*st_.scope.steps)[st_.index];
+    if (scope != st_.scope.path_prefix + spec.name) return;
+    st_.construct_breach = reason;
+    self_->send(st_.construct, cancel_atom::value);
   }
 
   void on_cancel() {
     if (st_.is_cancelling) return;
     st_.is_cancelling = true;
-    if (st_.is_awaiting_journal) return;  // the next step_begin sees the flag
+    // The answer on its way continues the scope and sees the flag.
+    if (st_.is_awaiting_journal || st_.is_awaiting_governor) return;
     if (st_.construct) {
       self_->send(st_.construct, cancel_atom::value);
       return;  // the construct answers cancelled, then the scope ends
@@ -241,15 +302,28 @@ class pipeline_driver {
     req.input = st_.step_input;
     req.context = st_.scope.context;
     req.steps_scope = st_.scope.steps_scope;
+    govern_scope(spec, path, false);
     st_.construct = spawn_construct_actor(self_, st_.env, std::move(req));
+  }
+
+  // A step or construct with its own `limits` is registered with the
+  // governor while it runs (before anything inside it can report).
+  void govern_scope(const step_spec& spec, const std::string& path, bool is_step) {
+    if (!st_.env->governor || !has_limits(spec.limits)) return;
+    self_->send(st_.env->governor, scope_atom::value, path, spec.limits.total_cost_usd.value_or(-1),
+                spec.limits.total_tokens.value_or(-1), is_step,
+                caf::actor_cast<caf::actor>(self_));
+    st_.governed_scopes.push_back(path);
   }
 
   void push_link(const step_spec& spec, std::string locator, std::string path) {
     chain_link link;
     link.spec = &spec;
     link.plan = make_attempt_plan(st_.env->pipe, &spec, st_.env->agents);
+    link.plan.is_cost_limited = st_.env->is_cost_limited;
     link.locator = std::move(locator);
     link.path = std::move(path);
+    govern_scope(spec, link.path, true);
     link.result.name = spec.name;
     link.result.path = link.path;
     st_.chain.push_back(std::move(link));
@@ -263,6 +337,34 @@ class pipeline_driver {
                                            : nullptr;
         done != nullptr && done->failure != failure_class::cancelled)
       return on_result(*done, true);
+    const auto& expected = link.spec->expected;
+    if (!st_.env->governor || !expected || (expected->cost_usd <= 0 && expected->tokens <= 0))
+      return launch_attempt();
+    // A step with `expected` reserves it before it starts (SPEC §4).
+    st_.is_awaiting_governor = true;
+    auto* self = self_;
+    self_->request(st_.env->governor, caf::infinite, reserve_atom::value, link.path,
+                   expected->cost_usd, expected->tokens)
+        .then([self](uint64_t reservation, std::string& refusal) {
+          auto& st = self->state;
+          st.is_awaiting_governor = false;
+          auto& link = st.chain.back();
+          link.reservation = reservation;
+          if (refusal.empty() && !st.is_cancelling) return pipeline_driver{self}.launch_attempt();
+          // Refused (the run halts) or cancelled meanwhile: the step does not
+          // run; a granted reservation goes back.
+          if (reservation != 0)
+            self->send(st.env->governor, spent_atom::value, link.path, reservation, usage{},
+                       std::string{});
+          link.reservation = 0;
+          link.result.status = "cancelled";
+          link.result.feedback = refusal.empty() ? "cancelled" : refusal;
+          pipeline_driver{self}.step_done(pipeline_driver{self}.fold_chain());
+        });
+  }
+
+  void launch_attempt() {
+    auto& link = st_.chain.back();
     attempt_request req;
     req.run_id = st_.env->run_id;
     req.step_path = link.path;
@@ -300,6 +402,9 @@ class pipeline_driver {
   // (SPEC §5: nothing acknowledged is lost); the next step waits for that.
   void step_done(step_result result) {
     st_.chain.clear();
+    for (auto& path : st_.governed_scopes)
+      self_->send(st_.env->governor, scope_atom::value, std::move(path));
+    st_.governed_scopes.clear();
     // A paused step's record is its `paused` event, not a result.
     if (result.status == "paused") return record_step(std::move(result));
     // A construct re-entered on resume may already have its record.
@@ -354,6 +459,10 @@ class pipeline_driver {
   }
 
   void finish(run_status status, std::string error) {
+    if (!st_.halt_reason.empty()) {  // the root of a run that went over its limits
+      status = run_status::usage_limit_exceeded;
+      error = st_.halt_reason;
+    }
     auto& out = st_.outcome;
     out.run_id = st_.env->run_id;
     out.status = status;
@@ -384,6 +493,9 @@ caf::behavior pipeline_actor(pipeline_self* self, std::shared_ptr<const run_env>
       [self](attempt_result& r) { pipeline_driver{self}.on_result(std::move(r)); },
       [self](retry_atom, uint64_t serial) { pipeline_driver{self}.on_retry(serial); },
       [self](cancel_atom) { pipeline_driver{self}.on_cancel(); },
+      [self](halt_atom, const std::string& scope, const std::string& reason) {
+        pipeline_driver{self}.on_halt(scope, reason);
+      },
       [self](construct_result& r) { pipeline_driver{self}.on_construct(r); },
       [self](chunk_atom, const std::string& path, const std::string& text) {
         pipeline_driver{self}.on_chunk(path, text);

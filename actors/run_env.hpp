@@ -39,6 +39,11 @@ struct run_env {
   std::shared_ptr<event_sink> events;
   /// The journal actor (actors/journal.hpp); null when runs are not journaled.
   caf::actor journal;
+  /// The run's usage governor (actors/usage_governor.hpp); null when no
+  /// limit applies anywhere in the run.
+  caf::actor governor;
+  /// Whether a cost limit covers the run (see attempt_plan::is_cost_limited).
+  bool is_cost_limited = false;
   /// A resumed run's finished steps (null for a fresh run).
   std::shared_ptr<const replay_index> replay;
   attempt_launcher launch;

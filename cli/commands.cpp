@@ -11,6 +11,7 @@
 
 #include "cli/interrupts.hpp"
 #include "runtime/engine.hpp"
+#include "runtime/usage_budget.hpp"
 #include "runtime/graph.hpp"
 #include "storage/db_location.hpp"
 
@@ -77,6 +78,19 @@ void print_output(const value& output) {
     std::cout << to_text(output) << '\n';
 }
 
+// A flag can only tighten the pipeline's limit; a looser one is said, not
+// silently dropped.
+void warn_looser_limits(const usage_limits& file, const usage_limits& flags) {
+  if (file.total_cost_usd && flags.total_cost_usd && *flags.total_cost_usd > *file.total_cost_usd)
+    std::cerr << "caudal: --max-cost " << format_money(*flags.total_cost_usd)
+              << " is looser than the pipeline's limit of " << format_money(*file.total_cost_usd)
+              << ", which applies\n";
+  if (file.total_tokens && flags.total_tokens && *flags.total_tokens > *file.total_tokens)
+    std::cerr << "caudal: --max-tokens " << *flags.total_tokens
+              << " is looser than the pipeline's limit of " << *file.total_tokens
+              << ", which applies\n";
+}
+
 }  // namespace
 
 void apply_globals(const global_options& globals) {
@@ -112,6 +126,8 @@ int run_command(const global_options& globals, const run_options& o) {
   request.input = std::move(*input);
   request.context = std::move(context);
   request.run_id = o.run_id;
+  request.limits = {o.max_cost, o.max_tokens};
+  warn_looser_limits(loaded.pipeline->limits, request.limits);
   return execute(eng, interrupts, request, o.as_json);
 }
 

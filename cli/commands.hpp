@@ -1,6 +1,7 @@
 #pragma once
 /// The CLI's subcommands (SPEC §7). Each returns the process exit code.
 
+#include <optional>
 #include <string>
 
 #include "runtime/engine.hpp"
@@ -30,6 +31,8 @@ struct run_options {
   std::string context_json;
   std::string run_id;
   bool as_json = false;
+  std::optional<double> max_cost;
+  std::optional<int64_t> max_tokens;
 };
 
 struct validate_options {

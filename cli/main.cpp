@@ -31,6 +31,12 @@ int main(int argc, char** argv) {
   input_json->excludes(input_file);
   run_cmd->add_option("--context-json", run.context_json, "JSON object merged over `context:`");
   run_cmd->add_option("--run-id", run.run_id, "the run's id (default: generated)");
+  run_cmd->add_option("--max-cost", run.max_cost,
+                      "run-wide cost limit in USD (can only tighten the pipeline's)")
+      ->check(CLI::NonNegativeNumber);
+  run_cmd->add_option("--max-tokens", run.max_tokens,
+                      "run-wide token limit (can only tighten the pipeline's)")
+      ->check(CLI::NonNegativeNumber);
   run_cmd->add_flag("--json", run.as_json, "print the whole result as JSON");
   run_cmd->add_option("--durability", run.durability,
                       "strict (fsync every journal write) or relaxed (no fsync: a machine "

@@ -121,6 +121,7 @@ int resume_one(engine& eng, interrupt_watch& interrupts, const std::string& run_
   }
   request.replay = std::move(replay);
   request.started_at_ms = h.started_at_ms;
+  request.limits = {h.max_cost_usd, h.max_tokens};
   return execute(eng, interrupts, request, o.as_json);
 }
 

@@ -34,6 +34,13 @@ using journal_atom = caf::atom_constant<caf::atom("journal")>;
 using written_atom = caf::atom_constant<caf::atom("written")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using event_atom = caf::atom_constant<caf::atom("event")>;
+// The usage governor's protocol (actors/usage_governor.hpp).
+using reserve_atom = caf::atom_constant<caf::atom("reserve")>;
+using spent_atom = caf::atom_constant<caf::atom("spent")>;
+using halt_atom = caf::atom_constant<caf::atom("halt")>;
+using scope_atom = caf::atom_constant<caf::atom("scope")>;
+using totals_atom = caf::atom_constant<caf::atom("totals")>;
+using root_atom = caf::atom_constant<caf::atom("root")>;
 
 }  // namespace caudal
 

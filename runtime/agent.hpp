@@ -54,6 +54,9 @@ struct agent_reply {
   bool ok = false;
   value output;
   caudal::usage usage;
+  /// Whether the agent reported its cost itself (even 0: a free model); if
+  /// not, the cost comes from the pipeline's `pricing` (runtime/usage_budget.hpp).
+  bool is_cost_reported = false;
   agent_error error;
 
   static agent_reply success(value output, caudal::usage u = {}) {

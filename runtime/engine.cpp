@@ -13,10 +13,12 @@
 #include "actors/journal.hpp"
 #include "actors/run_env.hpp"
 #include "actors/step_logic.hpp"
+#include "actors/usage_governor.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/blocking_pool.hpp"
 #include "runtime/engine_detail.hpp"
 #include "runtime/process_runner.hpp"
+#include "runtime/usage_budget.hpp"
 #include "storage/rocksdb_store.hpp"
 
 namespace caudal {
@@ -152,6 +154,11 @@ run_handle engine::start(const run_request& request) {
   env->journal = impl_->journal;
   env->replay = request.replay;
   env->launch = local_attempt_launcher(impl_->pool);
+  const usage_limits limits = tighten(request.pipeline->limits, request.limits);
+  env->is_cost_limited = pipeline_has_cost_limit(*request.pipeline, limits);
+  if (has_limits(limits) || pipeline_has_limits(*request.pipeline))
+    env->governor = spawn_usage_governor(impl_->system, limits,
+                                         request.replay ? request.replay->spent() : usage{});
 
   scope_request scope;
   scope.steps = &request.pipeline->steps;
@@ -168,6 +175,8 @@ run_handle engine::start(const run_request& request) {
 
   auto header = first_header(env->run_id, *request.pipeline, scope.input, scope.context);
   if (request.started_at_ms > 0) header.started_at_ms = request.started_at_ms;
+  header.max_cost_usd = limits.total_cost_usd;
+  header.max_tokens = limits.total_tokens;
   if (impl_->journal) {
     if (auto failed = write_header(impl_->system, impl_->journal, header))
       return failed_start(env, std::move(*failed));
@@ -183,6 +192,7 @@ run_handle engine::start(const run_request& request) {
   // when a function actor is spawned without any.)
   auto collector = impl_->system.spawn(collector_actor, env, promise, impl_->journal, header);
   st->root = spawn_pipeline_actor(nullptr, impl_->system, env, std::move(scope), collector);
+  if (env->governor) caf::anon_send(env->governor, root_atom::value, st->root);
   return run_handle{st};
 }
 

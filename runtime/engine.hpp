@@ -45,6 +45,9 @@ struct run_request {
   /// finished steps, which are restored instead of run; and its start time.
   std::shared_ptr<const replay_index> replay;
   int64_t started_at_ms = 0;
+  /// Run-wide limits from the caller (`--max-cost`, `--max-tokens`): they
+  /// can only tighten the pipeline's `limits` (the smaller of each applies).
+  usage_limits limits;
 };
 
 /// A run in progress, from `engine::start`. Copies share the run; none may

@@ -7,8 +7,11 @@ replay_index::replay_index(const std::vector<run_event>& events) {
   // cancelled (Ctrl-C) runs again.
   for (const auto& e : events) {
     if (e.kind == event_kind::answered) answers_[e.path] = e.data.value("answer", value{});
-    if (e.kind == event_kind::attempt_finished)
-      attempts_[e.path + "#" + std::to_string(e.attempt)] = e.data.get<attempt_result>();
+    if (e.kind == event_kind::attempt_finished) {
+      auto attempt = e.data.get<attempt_result>();
+      spent_ += attempt.usage;
+      attempts_[e.path + "#" + std::to_string(e.attempt)] = std::move(attempt);
+    }
     if (e.kind != event_kind::step_finished) continue;
     auto result = e.data.get<step_result>();
     if (result.success) finished_[e.path] = std::move(result);

@@ -34,10 +34,15 @@ class replay_index {
 
   size_t size() const { return finished_.size(); }
 
+  /// What the run had spent: the usage of every journaled finished attempt
+  /// (a resumed run's governor starts from it).
+  const usage& spent() const { return spent_; }
+
  private:
   std::unordered_map<std::string, step_result> finished_;
   std::unordered_map<std::string, value> answers_;
   std::unordered_map<std::string, attempt_result> attempts_;  // key: path + '#' + n
+  usage spent_;
 };
 
 }  // namespace caudal

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -46,11 +47,16 @@ struct run_header {
   int64_t finished_at_ms = 0;  ///< 0 while the run is not final
   /// The sequence the next event of the run gets.
   uint64_t next_seq = 0;
+  /// The run-wide limits in force (the pipeline's tightened by the CLI's),
+  /// so that a resumed run keeps them.
+  std::optional<double> max_cost_usd;
+  std::optional<int64_t> max_tokens;
 
   friend bool operator==(const run_header&, const run_header&) = default;
 
   MSGPACK_DEFINE_MAP(run_id, pipeline_name, pipeline_file, pipeline_source, input, context, status,
-                     totals, started_at_ms, updated_at_ms, finished_at_ms, next_seq)
+                     totals, started_at_ms, updated_at_ms, finished_at_ms, next_seq, max_cost_usd,
+                     max_tokens)
 };
 
 std::string encode_run_header(const run_header& header);

@@ -237,7 +237,9 @@ class command_agent final : public agent {
       u = std::move(*parsed);
     }
     if (u.model.empty()) u.model = config_.model;
-    return agent_reply::success(last["output"], std::move(u));
+    auto reply = agent_reply::success(last["output"], std::move(u));
+    reply.is_cost_reported = last.contains("usage") && last["usage"].contains("cost_usd");
+    return reply;
   }
 
   command_config config_;
