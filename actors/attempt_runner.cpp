@@ -13,38 +13,23 @@ namespace caudal {
 
 namespace {
 
-bool mentions(const std::string& code, std::string_view name) {
-  for (auto pos = code.find(name); pos != std::string::npos; pos = code.find(name, pos + 1)) {
-    auto is_ident = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
-    bool starts = pos == 0 || !is_ident(code[pos - 1]);
-    bool ends = pos + name.size() == code.size() || !is_ident(code[pos + name.size()]);
-    if (starts && ends) return true;
-  }
-  return false;
-}
-
-// Whether an agent can read `name` (`steps` or `context`): lua and template
-// agents only through their code; command agents never; other kinds
-// (embedders' own) may, as far as we can tell.
-bool agent_reads(const agent_spec& spec, std::string_view name) {
-  if (spec.type == "command") return false;
-  if (spec.type == "lua") return mentions(spec.config.value("code", std::string{}), name);
-  if (spec.type == "template")
-    return mentions(spec.config.value("template", std::string{}), name);
-  return true;
-}
-
-bool step_reads(const pipeline& pipe, const step_spec& spec, std::string_view name) {
+// Whether anything of the step can read `name` (`steps` or `context`): its
+// processors and validators through their code, its agents as their kinds
+// say (agent_kind::reads).
+bool step_reads(const pipeline& pipe, const agent_registry& agents, const step_spec& spec,
+                std::string_view name) {
   auto in_code = [&](const std::vector<lua_code>& list) {
     return std::any_of(list.begin(), list.end(),
-                       [&](const lua_code& c) { return mentions(c.text, name); });
+                       [&](const lua_code& c) { return code_mentions(c.text, name); });
   };
   if (in_code(spec.prompt_processors) || in_code(spec.output_processors)) return true;
   for (const auto& v : spec.validators)
-    if (mentions(v.expr.text, name)) return true;
+    if (code_mentions(v.expr.text, name)) return true;
   auto agent_reads_name = [&](const std::string& agent_name) {
     auto it = pipe.agents.find(agent_name);
-    return it != pipe.agents.end() && agent_reads(it->second, name);
+    if (it == pipe.agents.end()) return false;
+    const agent_kind* kind = agents.find(it->second.type);
+    return kind == nullptr || !kind->reads || kind->reads(it->second, name);
   };
   if (agent_reads_name(spec.agent)) return true;
   return std::any_of(spec.plugins.begin(), spec.plugins.end(),
@@ -213,8 +198,8 @@ attempt_plan make_attempt_plan(std::shared_ptr<const pipeline> pipe, const step_
       plan.blocking = plan.blocking || (made && made->is_blocking());
       plan.plugin_agents.push_back(std::move(made));
     }
-    plan.needs_steps = step_reads(*pipe, spec, "steps");
-    plan.needs_context = step_reads(*pipe, spec, "context");
+    plan.needs_steps = step_reads(*pipe, *agents, spec, "steps");
+    plan.needs_context = step_reads(*pipe, *agents, spec, "context");
   }
   plan.pipe = std::move(pipe);
   plan.agents = std::move(agents);

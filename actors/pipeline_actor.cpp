@@ -19,6 +19,10 @@ namespace caudal {
 
 namespace {
 
+bool is_free(const usage& u) {
+  return u.prompt_tokens == 0 && u.completion_tokens == 0 && u.cost_usd <= 0;
+}
+
 // One link of a step's fallback chain: the primary, then each fallback.
 struct chain_link {
   const step_spec* spec = nullptr;
@@ -94,9 +98,15 @@ class pipeline_driver {
     if (!is_restored)
       st_.env->emit(event_kind::attempt_finished, link.path, r.attempt, r);
     if (!st_.env->governor || is_restored) return judge(std::move(r), {}, {}, is_restored);
+    auto halt = r.failure == failure_class::pricing ? r.feedback : std::string{};
+    if (is_free(r.usage) && link.reservation == 0 && halt.empty()) {
+      // Spent nothing, so no limit can break by it: no need to wait for the
+      // governor; only a halt already decided stops this scope.
+      if (st_.env->governor_halted->load(std::memory_order_acquire)) st_.is_cancelling = true;
+      return judge(std::move(r), {}, {}, false);
+    }
     // Nothing else happens until the governor has counted this attempt: the
     // next attempt or step must not start past a limit.
-    auto halt = r.failure == failure_class::pricing ? r.feedback : std::string{};
     st_.is_awaiting_governor = true;
     auto* self = self_;
     self_->request(st_.env->governor, caf::infinite, spent_atom::value, link.path,

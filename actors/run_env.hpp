@@ -3,6 +3,7 @@
 /// sink, and how attempts are placed. Immutable after the run starts; shared
 /// as `std::shared_ptr<const run_env>`.
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -42,6 +43,10 @@ struct run_env {
   /// The run's usage governor (actors/usage_governor.hpp); null when no
   /// limit applies anywhere in the run.
   caf::actor governor;
+  /// Set by the governor, before it tells the run to halt, so that an
+  /// attempt that spent nothing (and so is not reported) starts nothing new
+  /// after the halt either. Set once, never cleared.
+  std::shared_ptr<std::atomic<bool>> governor_halted = std::make_shared<std::atomic<bool>>(false);
   /// Whether a cost limit covers the run (see attempt_plan::is_cost_limited).
   bool is_cost_limited = false;
   /// A resumed run's finished steps (null for a fresh run).

@@ -38,6 +38,7 @@ struct governor_state {
   std::map<std::string, governed_scope> scopes;
   caf::actor root;
   std::string halt_reason;  // set once the run has halted
+  std::shared_ptr<std::atomic<bool>> halted;
 };
 
 using governor_self = caf::stateful_actor<governor_state>;
@@ -54,6 +55,7 @@ void halt_run(governor_self* self, const std::string& reason) {
   auto& st = self->state;
   if (!st.halt_reason.empty()) return;
   st.halt_reason = reason;
+  st.halted->store(true, std::memory_order_release);
   if (st.root) self->send(st.root, halt_atom::value, std::string{}, reason);
 }
 
@@ -100,9 +102,11 @@ std::tuple<std::string, std::string> on_spent(governor_self* self, const std::st
   return verdict;
 }
 
-caf::behavior usage_governor(governor_self* self, usage_limits limits, usage spent) {
+caf::behavior usage_governor(governor_self* self, usage_limits limits, usage spent,
+                             std::shared_ptr<std::atomic<bool>> halted) {
   self->state.limits = limits;
   self->state.spent = spent;
+  self->state.halted = std::move(halted);
   return {
       [self](root_atom, caf::actor& root) {
         auto& st = self->state;
@@ -143,8 +147,9 @@ caf::behavior usage_governor(governor_self* self, usage_limits limits, usage spe
 
 }  // namespace
 
-caf::actor spawn_usage_governor(caf::actor_system& sys, usage_limits limits, usage spent) {
-  return sys.spawn(usage_governor, limits, spent);
+caf::actor spawn_usage_governor(caf::actor_system& sys, usage_limits limits, usage spent,
+                                std::shared_ptr<std::atomic<bool>> halted) {
+  return sys.spawn(usage_governor, limits, spent, std::move(halted));
 }
 
 }  // namespace caudal

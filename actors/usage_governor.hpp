@@ -29,9 +29,15 @@
 ///   `(scope_atom, path)`: it ended.
 /// - `(totals_atom)` → `usage`: spent so far.
 ///
+/// Attempts that spent nothing (no tokens, no cost, no reservation) are not
+/// reported: they cannot pass a limit.
+///
 /// The check runs after every attempt; without reservations, attempts that
 /// were already running when a limit broke finish (or are cancelled) and are
 /// counted: the overshoot is bounded by what those in-flight attempts spend.
+
+#include <atomic>
+#include <memory>
 
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
@@ -42,7 +48,11 @@
 namespace caudal {
 
 /// Spawns the governor of a run with `limits`, which has already spent
-/// `spent` (a resumed run continues from its journaled totals).
-caf::actor spawn_usage_governor(caf::actor_system& sys, usage_limits limits, usage spent);
+/// `spent` (a resumed run continues from its journaled totals). It sets
+/// `halted` before it tells the root to halt: supervisors of attempts that
+/// spent nothing do not report them, and read the flag instead.
+caf::actor spawn_usage_governor(
+    caf::actor_system& sys, usage_limits limits, usage spent,
+    std::shared_ptr<std::atomic<bool>> halted = std::make_shared<std::atomic<bool>>(false));
 
 }  // namespace caudal

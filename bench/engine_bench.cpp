@@ -33,10 +33,12 @@ std::string chain_yaml(const std::string& agent_line, int steps) {
 // Runs `yaml` once per iteration and reports the time per unit of work
 // (`units` per run: steps, branches, iterations or items).
 void run_chain(benchmark::State& state, const std::string& yaml, caudal::value input,
-               const caudal::value& expected, double units = 0, bool is_journaled = false) {
+               const caudal::value& expected, double units = 0, bool is_journaled = false,
+               void (*prepare)(caudal::engine&) = nullptr) {
   caudal::engine_options opts;
   opts.threads = static_cast<size_t>(state.range(0));
   caudal::engine eng{opts};
+  if (prepare) prepare(eng);
   auto db = std::filesystem::temp_directory_path() /
             ("caudal-bench-" + std::to_string(::getpid()));
   std::filesystem::remove_all(db);
@@ -121,6 +123,65 @@ void BM_Map100000(benchmark::State& state) {
   state.counters["max_rss_mb"] = static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 BENCHMARK(BM_Map100000)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
+
+// The usage governor on (usage-governor issue: at most 10 % slower than the
+// same benchmarks without limits). A limit nobody reaches: every attempt is
+// reported and checked, nothing halts.
+std::string with_limits(std::string yaml) {
+  return yaml.replace(yaml.find("agents:"), 0, "limits: {total_tokens: 1000000000}\n");
+}
+
+// An agent that spends: input + 1 and one token per call, without blocking
+// (like `lua`): every attempt is reported to the governor and waits for its
+// answer. The worst case of governance: real spending agents (commands,
+// HTTP) take hundreds of microseconds or more per call.
+class spending_agent final : public caudal::agent {
+ public:
+  caudal::agent_reply invoke(const caudal::agent_call& call) override {
+    caudal::usage u;
+    u.prompt_tokens = 1;
+    return caudal::agent_reply::success(call.input.get<int64_t>() + 1, u);
+  }
+  bool is_blocking() const override { return false; }
+};
+
+void register_spending_agent(caudal::engine& eng) {
+  caudal::agent_kind kind;
+  kind.make = [](const caudal::agent_spec&, std::string&) {
+    return std::make_unique<spending_agent>();
+  };
+  kind.reads = [](const caudal::agent_spec&, std::string_view) { return false; };
+  eng.agents().add("spending", kind);
+}
+
+void BM_LuaChain1000Limited(benchmark::State& state) {
+  run_chain(state, with_limits(chain_yaml("a: {type: lua, code: \"input + 1\"}", 1000)), 0,
+            1000);
+}
+BENCHMARK(BM_LuaChain1000Limited)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_ParallelFanOut1000Limited(benchmark::State& state) {
+  std::string yaml = lua_agent_header() + "  - kind: parallel\n    name: fan\n    branches:\n";
+  caudal::value expected = caudal::value::object();
+  for (int i = 0; i < 1000; ++i) {
+    yaml += "      b" + std::to_string(i) + ": [{name: s, agent: a, max_retries: 0}]\n";
+    expected["b" + std::to_string(i)] = 1;
+  }
+  run_chain(state, with_limits(yaml), 0, expected, 1000);
+}
+BENCHMARK(BM_ParallelFanOut1000Limited)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_SpendingChain1000(benchmark::State& state) {
+  run_chain(state, chain_yaml("a: {type: spending}", 1000), 0, 1000, 0, false,
+            register_spending_agent);
+}
+BENCHMARK(BM_SpendingChain1000)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_SpendingChain1000Limited(benchmark::State& state) {
+  run_chain(state, with_limits(chain_yaml("a: {type: spending}", 1000)), 0, 1000, 0, false,
+            register_spending_agent);
+}
+BENCHMARK(BM_SpendingChain1000Limited)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Journaled (sync on), issue targets: a chain ≤ 0.25 ms per step, a
 // fan-out ≤ 25 µs per branch (group commit). BENCH_RELAXED=1 turns the fsync

@@ -1,5 +1,7 @@
 #include "runtime/agent.hpp"
 
+#include <cctype>
+
 namespace caudal {
 
 void agent_registry::add(std::string type, agent_kind kind) {
@@ -33,6 +35,16 @@ std::shared_ptr<agent_registry> agent_registry::with_builtins(
   registry->add("template", template_agent_kind());
   registry->add("lua", lua_agent_kind());
   return registry;
+}
+
+bool code_mentions(std::string_view code, std::string_view name) {
+  auto is_ident = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  for (auto pos = code.find(name); pos != std::string_view::npos; pos = code.find(name, pos + 1)) {
+    bool starts = pos == 0 || !is_ident(code[pos - 1]);
+    bool ends = pos + name.size() == code.size() || !is_ident(code[pos + name.size()]);
+    if (starts && ends) return true;
+  }
+  return false;
 }
 
 }  // namespace caudal

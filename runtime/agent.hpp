@@ -109,6 +109,11 @@ struct agent_kind {
   /// Makes an agent from a spec whose keys the loader already checked.
   /// Returns nullptr and sets `error` when the config makes no sense.
   std::function<std::unique_ptr<agent>(const agent_spec&, std::string& error)> make;
+  /// Whether an agent of this config reads the scope name `name` ("context"
+  /// or "steps") of its call. The supervisor copies those into an attempt
+  /// only when something of the step reads them (they grow with the run).
+  /// Unset: the kind is assumed to read both.
+  std::function<bool(const agent_spec&, std::string_view name)> reads;
 };
 
 class agent_registry {
@@ -130,6 +135,10 @@ class agent_registry {
 };
 
 /// Built-in kinds (runtime/agents/*.cpp).
+/// Whether Lua `code` (or a template's text) mentions the identifier `name`
+/// as a whole word: a cheap, conservative test of what code can read.
+bool code_mentions(std::string_view code, std::string_view name);
+
 agent_kind command_agent_kind(std::shared_ptr<process_runner> runner);
 agent_kind template_agent_kind();
 agent_kind lua_agent_kind();

@@ -158,7 +158,8 @@ run_handle engine::start(const run_request& request) {
   env->is_cost_limited = pipeline_has_cost_limit(*request.pipeline, limits);
   if (has_limits(limits) || pipeline_has_limits(*request.pipeline))
     env->governor = spawn_usage_governor(impl_->system, limits,
-                                         request.replay ? request.replay->spent() : usage{});
+                                         request.replay ? request.replay->spent() : usage{},
+                                         env->governor_halted);
 
   scope_request scope;
   scope.steps = &request.pipeline->steps;

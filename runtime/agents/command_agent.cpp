@@ -296,6 +296,8 @@ agent_kind command_agent_kind(std::shared_ptr<process_runner> runner) {
       {"cwd", {config_type::string, false}},       {"env", {config_type::string_map, false}},
       {"timeout_s", {config_type::number, false}}, {"model", {config_type::string, false}},
   };
+  // A command sees its input on stdin and nothing else of the run.
+  kind.reads = [](const agent_spec&, std::string_view) { return false; };
   kind.make = [runner](const agent_spec& spec, std::string& error) -> std::unique_ptr<agent> {
     command_config config;
     try {

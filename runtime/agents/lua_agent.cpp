@@ -44,6 +44,9 @@ agent_kind lua_agent_kind() {
   agent_kind kind;
   kind.keys["code"] = {config_type::lua, true};
   kind.make = make_lua_agent;
+  kind.reads = [](const agent_spec& spec, std::string_view name) {
+    return code_mentions(spec.config.value("code", std::string{}), name);
+  };
   return kind;
 }
 

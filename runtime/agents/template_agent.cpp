@@ -44,6 +44,9 @@ agent_kind template_agent_kind() {
   agent_kind kind;
   kind.keys["template"] = {config_type::template_text, true};
   kind.make = make_template_agent;
+  kind.reads = [](const agent_spec& spec, std::string_view name) {
+    return code_mentions(spec.config.value("template", std::string{}), name);
+  };
   return kind;
 }
 
