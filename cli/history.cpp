@@ -10,6 +10,7 @@
 #include "runtime/engine.hpp"
 #include "runtime/run_history.hpp"
 #include "storage/db_location.hpp"
+#include "storage/rocksdb_store.hpp"
 
 namespace caudal::cli {
 
@@ -52,13 +53,20 @@ value summary_json(const storage::run_header& h) {
                {"tokens", h.totals.total_tokens()}};
 }
 
-// Opens the database for reading; prints why not and returns null.
-storage::kv_store* open_for_reading(engine& eng, const global_options& globals) {
-  if (auto refused = eng.open_database(resolve_db_path(globals.db))) {
-    std::cerr << "caudal: " << *refused << '\n';
+// Opens the database for reading as `caudal run` does, or, while a run holds
+// it, read-only beside that run (its view as of now); any other refusal
+// stands. Prints why not and returns null.
+std::unique_ptr<storage::rocksdb_store> open_for_reading(const global_options& globals) {
+  const std::string path = resolve_db_path(globals.db);
+  auto opened = storage::rocksdb_store::open(path);
+  if (!opened && opened.error().code() == storage::status_code::refused_locked) {
+    opened = storage::rocksdb_store::open_secondary(path);
+  }
+  if (!opened) {
+    std::cerr << "caudal: " << opened.error().message() << '\n';
     return nullptr;
   }
-  return eng.database();
+  return std::move(*opened);
 }
 
 void print_step(const step_result& s, const std::vector<attempt_result>& attempts, int depth) {
@@ -86,8 +94,7 @@ void print_step(const step_result& s, const std::vector<attempt_result>& attempt
 }  // namespace
 
 int runs_command(const global_options& globals, const runs_options& o) {
-  engine eng;
-  auto* store = open_for_reading(eng, globals);
+  auto store = open_for_reading(globals);
   if (store == nullptr) return exit_db_refused;
   auto runs = list_runs(*store);
   if (!runs) {
@@ -114,8 +121,7 @@ int runs_command(const global_options& globals, const runs_options& o) {
 }
 
 int show_command(const global_options& globals, const show_options& o) {
-  engine eng;
-  auto* store = open_for_reading(eng, globals);
+  auto store = open_for_reading(globals);
   if (store == nullptr) return exit_db_refused;
   auto trace = load_trace(*store, o.run_id);
   if (!trace) {

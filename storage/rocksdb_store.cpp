@@ -5,6 +5,7 @@
 
 #include <rocksdb/write_batch.h>
 
+#include "storage/rocksdb_secondary.hpp"
 #include "storage/rocksdb_support.hpp"
 
 namespace caudal::storage {
@@ -27,6 +28,14 @@ status damaged(const std::string& path, const status& cause) {
   return status::error(
       status_code::refused_damaged,
       in_quotes(path) + " is a damaged database: " + cause.message() + " (nothing was changed)");
+}
+
+/// open_secondary of a directory whose creation has not finished.
+status being_created(const std::string& path) {
+  return status::error(status_code::refused_locked,
+                       "database " + in_quotes(path) +
+                           " is being created by another process; wait for it to finish "
+                           "(nothing was changed)");
 }
 
 status closed_status(const std::string& path) {
@@ -113,10 +122,43 @@ result<std::unique_ptr<rocksdb_store>> rocksdb_store::open_existing(const std::s
   return store;
 }
 
+result<std::unique_ptr<rocksdb_store>> rocksdb_store::open_secondary(const std::string& path,
+                                                                     const open_options& options) {
+  result<detail::path_kind> kind = detail::classify_path(path);
+  if (!kind) return kind.error();
+  if (*kind == detail::path_kind::absent) {
+    return status::error(status_code::io_error, "there is no database at " + in_quotes(path));
+  }
+  if (*kind != detail::path_kind::rocksdb_directory) return being_created(path);
+  auto families = detail::list_column_families(path);
+  if (!families) return families.error();
+  auto handles = detail::open_secondary_rocksdb(path, *families);
+  if (!handles) return handles.error();
+  std::unique_ptr<rocksdb_store> store(new rocksdb_store(path, std::move(*handles)));
+  store->families_ = std::move(*families);
+  bool is_unfinished_creation = false;
+  if (status st = store->inspect(options, is_unfinished_creation); !st.is_ok()) return st;
+  if (is_unfinished_creation) return being_created(path);
+  if (store->found_schema_version_ < options.schema_version) {
+    // Its holder is an older Caudal; the keys are not in the form this code reads.
+    return status::error(status_code::refused_locked,
+                         "database " + in_quotes(path) +
+                             " is locked by another process and has schema version " +
+                             std::to_string(store->found_schema_version_) +
+                             ", older than version " + std::to_string(options.schema_version) +
+                             " that this Caudal reads; only a writer migrates it: wait for that "
+                             "process to finish (nothing was changed)");
+  }
+  return store;
+}
+
 status rocksdb_store::inspect(const open_options& options, bool& is_unfinished_creation) {
   // First: a lost table may hold the identity, and "damaged" is then the
-  // truthful answer, not "not Caudal's".
-  if (status st = detail::check_unlisted_tables(path_, *db_); !st.is_ok()) return st;
+  // truthful answer, not "not Caudal's". Not beside a live writer, whose
+  // flush in progress writes a table before the MANIFEST lists it.
+  if (!db_->is_secondary()) {
+    if (status st = detail::check_unlisted_tables(path_, *db_); !st.is_ok()) return st;
+  }
   auto no_identity = [&](const char* why) -> status {
     result<bool> unfinished = detail::is_unfinished_creation(path_, *db_, families_);
     if (!unfinished) return damaged(path_, unfinished.error());
@@ -198,6 +240,12 @@ result<std::string> rocksdb_store::get(column_family cf, std::string_view key) {
 
 status rocksdb_store::write(const write_batch& batch, bool sync) {
   if (db_ == nullptr || db_->db == nullptr) return closed_status(path_);
+  if (db_->is_read_only) {
+    return status::error(status_code::invalid_argument,
+                         "database " + in_quotes(path_) +
+                             " is opened read-only (beside the process that holds it); "
+                             "nothing was written");
+  }
   if (batch.empty()) return status::ok();
   rocksdb::WriteBatch rocks_batch;
   for (const write_op& op : batch.ops()) {
@@ -243,6 +291,16 @@ status rocksdb_store::close() {
   if (s.ok()) s = released;
   if (s.ok()) return status::ok();
   return detail::from_rocksdb(s, status_code::io_error, "closing " + in_quotes(path_));
+}
+
+status rocksdb_store::catch_up() {
+  if (db_ == nullptr || db_->db == nullptr) return closed_status(path_);
+  if (!db_->is_secondary()) return status::ok();
+  return detail::catch_up_with_primary(path_, *db_);
+}
+
+bool rocksdb_store::is_read_only() const {
+  return db_ != nullptr && db_->is_read_only;
 }
 
 uint64_t rocksdb_store::wal_sync_count() const {

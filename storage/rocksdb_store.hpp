@@ -24,9 +24,14 @@
 /// An older schema is migrated: the registered migrations run in order and
 /// their operations, with the new version, are written as one synced batch.
 ///
-/// Thread-safety: get, write and scan may be called concurrently from any
-/// thread (RocksDB serialises writers); close() and the destructor must not
-/// race with any other call.
+/// `open_secondary` is the reader's way in while another process holds the
+/// database (`caudal runs` and `caudal show` beside a `caudal run`): a
+/// read-only view of what the holder has written, which writes nothing at
+/// the path.
+///
+/// Thread-safety: get, write, scan and catch_up may be called concurrently
+/// from any thread (RocksDB serialises writers); close() and the destructor
+/// must not race with any other call.
 
 #include <cstdint>
 #include <memory>
@@ -62,6 +67,23 @@ class rocksdb_store final : public kv_store {
   static result<std::unique_ptr<rocksdb_store>> open(const std::string& path,
                                                      const open_options& options = {});
 
+  /// Opens the Caudal database at `path` read-only beside the process that
+  /// holds it (RocksDB's secondary instance, storage/rocksdb_secondary.hpp):
+  /// no LOCK is taken and nothing at the path is written; RocksDB's info
+  /// log goes to a private temp directory removed on close. The view holds
+  /// everything the holder wrote before the open (flushed or still only in
+  /// its write-ahead log) and stays as it is until catch_up(); write()
+  /// fails. The identity and the schema version are checked as `open` does
+  /// (`refused_not_caudal`, `refused_newer_schema`); an older schema, which
+  /// only a writer can migrate, and a database still being created are
+  /// `refused_locked`. The table-file check of `open` is not run: the holder
+  /// ran it when it opened, and a live writer's flush in progress would look
+  /// like a lost table. Meant for a database `open` refused as locked; it
+  /// works on one nobody holds too. Errors also: `refused_damaged`,
+  /// `io_error`; every message names `path`.
+  static result<std::unique_ptr<rocksdb_store>> open_secondary(const std::string& path,
+                                                               const open_options& options = {});
+
   /// Closes the database if close() was not called (errors are dropped).
   ~rocksdb_store() override;
 
@@ -75,7 +97,14 @@ class rocksdb_store final : public kv_store {
   /// shutdown followed by a machine crash), then releases the database.
   status close() override;
 
+  /// For a store from open_secondary: brings the view up to what the holder
+  /// has written since (see detail::catch_up_with_primary); `io_error` when
+  /// it cannot. Does nothing on a store from `open`, which is always current.
+  status catch_up();
+
   const std::string& path() const { return path_; }
+  /// True for a store from open_secondary.
+  bool is_read_only() const;
   /// The random id written in `identity` when the database was created.
   const std::string& database_id() const { return database_id_; }
   /// True when this open created the database.
@@ -97,8 +126,9 @@ class rocksdb_store final : public kv_store {
   /// An existing RocksDB directory: inspect read-only, then open for writing.
   static result<std::unique_ptr<rocksdb_store>> open_existing(const std::string& path,
                                                               const open_options& options);
-  /// Checks the table files (detail::check_unlisted_tables), reads identity
-  /// and version; refuses what is damaged, not Caudal's or too new.
+  /// Checks the table files (detail::check_unlisted_tables; not on a
+  /// secondary), reads identity and version; refuses what is damaged, not
+  /// Caudal's or too new.
   status inspect(const open_options& options, bool& is_unfinished_creation);
   /// Reads the version; refuses a newer one or an older one that cannot be
   /// migrated (the migration is planned, not written).

@@ -209,18 +209,25 @@ result<std::vector<std::string>> list_column_families(const std::string& path) {
 }
 
 rocksdb::Status db_handles::release() {
-  if (db == nullptr) return rocksdb::Status::OK();
   rocksdb::Status result;
-  for (rocksdb::ColumnFamilyHandle* h : all) {
-    rocksdb::Status s = db->DestroyColumnFamilyHandle(h);
+  if (db != nullptr) {
+    for (rocksdb::ColumnFamilyHandle* h : all) {
+      rocksdb::Status s = db->DestroyColumnFamilyHandle(h);
+      if (result.ok()) result = s;
+    }
+    all.clear();
+    caudal.fill(nullptr);
+    rocksdb::Status s = db->Close();
     if (result.ok()) result = s;
+    delete db;
+    db = nullptr;
   }
-  all.clear();
-  caudal.fill(nullptr);
-  rocksdb::Status s = db->Close();
-  if (result.ok()) result = s;
-  delete db;
-  db = nullptr;
+  if (!secondary_dir.empty()) {
+    // Only the secondary's info log is in it; nothing to report if it stays.
+    std::error_code ec;
+    fs::remove_all(secondary_dir, ec);
+    secondary_dir.clear();
+  }
   return result;
 }
 
@@ -240,12 +247,16 @@ result<std::unique_ptr<db_handles>> open_rocksdb(const std::string& path,
           ? rocksdb::DB::OpenForReadOnly(options, path, descriptors, &handles->all, &handles->db)
           : rocksdb::DB::Open(options, path, descriptors, &handles->all, &handles->db);
   if (!s.ok()) return open_error(path, mode, s);
-  for (rocksdb::ColumnFamilyHandle* h : handles->all) {
+  index_caudal_families(*handles);
+  return handles;
+}
+
+void index_caudal_families(db_handles& handles) {
+  for (rocksdb::ColumnFamilyHandle* h : handles.all) {
     for (column_family cf : all_column_families) {
-      if (h->GetName() == to_string(cf)) handles->caudal[static_cast<size_t>(cf)] = h;
+      if (h->GetName() == to_string(cf)) handles.caudal[static_cast<size_t>(cf)] = h;
     }
   }
-  return handles;
 }
 
 result<bool> is_unfinished_creation(const std::string& path, db_handles& handles,

@@ -57,6 +57,9 @@ struct db_handles {
   std::array<rocksdb::ColumnFamilyHandle*, 4> caudal{};
   std::shared_ptr<rocksdb::Statistics> statistics;
   bool is_read_only = false;
+  /// A secondary instance's own directory (its info log), removed on
+  /// release; empty for the other modes (rocksdb_secondary.hpp).
+  std::string secondary_dir;
 
   db_handles() = default;
   db_handles(const db_handles&) = delete;
@@ -66,8 +69,10 @@ struct db_handles {
   rocksdb::ColumnFamilyHandle* handle(column_family cf) const {
     return caudal[static_cast<size_t>(cf)];
   }
-  /// Destroys the handles and closes the database; returns RocksDB's status.
+  /// Destroys the handles, closes the database and removes `secondary_dir`;
+  /// returns RocksDB's status.
   rocksdb::Status release();
+  bool is_secondary() const { return !secondary_dir.empty(); }
 };
 
 enum class open_mode {
@@ -82,6 +87,9 @@ enum class open_mode {
 result<std::unique_ptr<db_handles>> open_rocksdb(const std::string& path,
                                                  const std::vector<std::string>& existing,
                                                  open_mode mode, bool is_counting_syncs);
+
+/// Fills `handles.caudal` from `handles.all` by family name.
+void index_caudal_families(db_handles& handles);
 
 /// Whether the database at `path` (open in `handles`) is what a crash between
 /// RocksDB's creation and Caudal's identity write leaves behind: its families

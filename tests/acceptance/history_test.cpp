@@ -360,12 +360,73 @@ TEST_F(History, ARegularFileIsRefusedWithExitFiveAndLeftAlone) {
   EXPECT_EQ(cli({"runs"}).code, 5);
 }
 
+TEST_F(History, RunsAndShowWatchARunThatHoldsTheDatabase) {
+  auto marker = (dir_ / "second-started").string();
+  auto go = (dir_ / "go").string();
+  // The second step announces itself, then waits until the test lets it go.
+  auto wait = "echo $$ > " + marker + ".tmp && mv " + marker + ".tmp " + marker +
+              " && while [ ! -f " + go + " ]; do sleep 0.05; done && echo second done";
+  auto file = write("live.yaml", R"(version: 1
+name: live
+agents:
+  one: {type: lua, code: "'first done'"}
+  wait: {type: command, argv: ["sh", "-c", ")" + wait + R"("]}
+steps:
+  - {name: first, agent: one}
+  - {name: second, agent: wait}
+)");
+  cli_result run;
+  std::thread runner{[&] { run = cli({"run", file, "--run-id", "live"}); }};
+  // `first` is durable before `second` starts, and the run holds the
+  // database until it ends.
+  bool is_waiting = wait_for_file(marker);
+  cli_result runs = cli({"runs", "--json"});
+  cli_result shown = cli({"show", "live", "--json"});
+  cli_result text = cli({"show", "live"});
+  cli_result resumed = cli({"resume", "live"});
+  std::ofstream{go} << "go\n";
+  runner.join();
+  ASSERT_TRUE(is_waiting) << "the second step never started: " << run.err;
+
+  ASSERT_EQ(runs.code, 0) << runs.err;
+  auto listed = value::parse(runs.out);
+  ASSERT_EQ(listed.size(), 1u) << runs.out;
+  EXPECT_EQ(listed[0]["run_id"], "live");
+  EXPECT_EQ(listed[0]["status"], "running");
+  ASSERT_EQ(shown.code, 0) << shown.err;
+  auto trace = value::parse(shown.out);
+  EXPECT_EQ(trace["status"], "running");
+  ASSERT_EQ(trace["steps"].size(), 1u) << shown.out;
+  EXPECT_EQ(trace["steps"][0]["path"], "first");
+  EXPECT_EQ(trace["steps"][0]["output"], "first done");
+  bool has_first_finished = false;
+  for (const auto& e : trace["events"])
+    has_first_finished |= e["kind"] == "step_finished" && e["path"] == "first";
+  EXPECT_TRUE(has_first_finished) << shown.out;
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_NE(text.out.find("run live (pipeline live): running"), std::string::npos) << text.out;
+  // Resuming writes, so it is still refused while the run holds the database.
+  EXPECT_EQ(resumed.code, 5);
+  EXPECT_NE(resumed.err.find("locked by another process"), std::string::npos) << resumed.err;
+
+  // The watched run was not disturbed.
+  EXPECT_EQ(run.code, 0) << run.err;
+  EXPECT_EQ(run.out, "second done\n");
+  auto after = value::parse(cli({"runs", "--json"}).out);
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0]["status"], "completed");
+}
+
 TEST_F(History, ADatabaseHeldByAnotherProcessIsRefusedWithExitFive) {
   auto held = storage::rocksdb_store::open(db_);
   ASSERT_TRUE(held.has_value()) << held.error().to_string();
   auto r = cli({"run", example("hello.yaml"), "--input", "x"});
   EXPECT_EQ(r.code, 5);
   EXPECT_NE(r.err.find("locked by another process"), std::string::npos) << r.err;
+  // Reading is not refused: `runs` reads beside the holder.
+  auto runs = cli({"runs", "--json"});
+  EXPECT_EQ(runs.code, 0) << runs.err;
+  EXPECT_EQ(value::parse(runs.out), value::array());
 }
 
 }  // namespace
