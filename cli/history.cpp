@@ -57,10 +57,16 @@ value summary_json(const storage::run_header& h) {
 // it, read-only beside that run (its view as of now); any other refusal
 // stands. Prints why not and returns null.
 std::unique_ptr<storage::rocksdb_store> open_for_reading(const global_options& globals) {
+  // Beside any writer first: a reader that took the LOCK, even briefly,
+  // could make a `caudal run` starting at that instant fail as locked (think
+  // of `watch caudal runs`). The normal open is for what only a writer
+  // does: create an absent database, finish an interrupted creation,
+  // migrate an older schema.
   const std::string path = resolve_db_path(globals.db);
-  auto opened = storage::rocksdb_store::open(path);
-  if (!opened && opened.error().code() == storage::status_code::refused_locked) {
-    opened = storage::rocksdb_store::open_secondary(path);
+  auto opened = storage::rocksdb_store::open_secondary(path);
+  if (!opened && (opened.error().code() == storage::status_code::refused_locked ||
+                  opened.error().code() == storage::status_code::io_error)) {
+    opened = storage::rocksdb_store::open(path);
   }
   if (!opened) {
     std::cerr << "caudal: " << opened.error().message() << '\n';
