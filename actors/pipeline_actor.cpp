@@ -495,6 +495,13 @@ caf::behavior pipeline_actor(pipeline_self* self, std::shared_ptr<const run_env>
   self->state.scope = std::move(scope);
   self->state.reply_to = std::move(reply_to);
   self->set_down_handler([self](caf::down_msg& msg) { pipeline_driver{self}.on_down(msg); });
+  // The run's top scope tells the governor it is the root before it asks
+  // anything: sent by anyone else, the registration could arrive after the
+  // root's first reservation or report, and a halt decided then would never
+  // reach the root (the run would end `interrupted`).
+  const auto& st = self->state;
+  if (st.env->governor && st.scope.path_prefix.empty())
+    self->send(st.env->governor, root_atom::value, caf::actor_cast<caf::actor>(self));
   // Start right here rather than by a message to self: one hop less for
   // every scope (every loop iteration, branch and map item).
   pipeline_driver{self}.begin_step();

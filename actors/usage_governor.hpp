@@ -8,11 +8,12 @@
 ///
 /// Protocol:
 /// - `(root_atom, caf::actor root)`: the run's top pipeline actor, told to
-///   halt on a run-wide breach with `(halt_atom, "", reason)`.
-/// - `(reserve_atom, path, double cost_usd, int64_t tokens)` → `uint64_t`
-///   reservation id, before an attempt of a step with `expected` starts; a
-///   reservation that would pass a run-wide limit is refused with an error
-///   carrying the reason, and the run halts.
+///   halt on a run-wide breach with `(halt_atom, "", reason)`. The root sends
+///   it itself, before its first request, so no halt can miss it.
+/// - `(reserve_atom, path, double cost_usd, int64_t tokens)` → `(uint64_t
+///   reservation id, std::string refusal)`, before an attempt of a step with
+///   `expected` starts; a reservation that would pass a run-wide limit is
+///   refused (id 0) with the refusal text, and the run halts.
 /// - `(spent_atom, path, uint64_t reservation, usage, std::string halt)` →
 ///   `(std::string scope, std::string reason)`: the attempt at `path` spent
 ///   `usage` (its reservation, if any, is released). `halt` non-empty (an

@@ -192,8 +192,8 @@ run_handle engine::start(const run_request& request) {
   // (Its state goes in as arguments: CAF 0.17 dereferences a null pointer
   // when a function actor is spawned without any.)
   auto collector = impl_->system.spawn(collector_actor, env, promise, impl_->journal, header);
+  // The root registers itself with the governor (actors/pipeline_actor.cpp).
   st->root = spawn_pipeline_actor(nullptr, impl_->system, env, std::move(scope), collector);
-  if (env->governor) caf::anon_send(env->governor, root_atom::value, st->root);
   return run_handle{st};
 }
 

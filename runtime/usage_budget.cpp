@@ -7,6 +7,14 @@ namespace caudal {
 
 namespace {
 
+// Costs are sums of doubles, and 0.1 + 0.2 is 0.30000000000000004: a sum
+// within a billionth of a dollar of a limit has reached it, not passed it.
+constexpr double cost_tolerance_usd = 1e-9;
+
+bool passes_cost(double cost_usd, double limit_usd) {
+  return cost_usd > limit_usd + cost_tolerance_usd;
+}
+
 template <class T>
 std::optional<T> smaller(const std::optional<T>& a, const std::optional<T>& b) {
   if (!a) return b;
@@ -71,7 +79,7 @@ std::string format_money(double usd) {
 }
 
 std::optional<std::string> limit_breach(const usage_limits& limits, const usage& spent) {
-  if (limits.total_cost_usd && spent.cost_usd > *limits.total_cost_usd)
+  if (limits.total_cost_usd && passes_cost(spent.cost_usd, *limits.total_cost_usd))
     return "Cost limit of " + format_money(*limits.total_cost_usd) + " exceeded (spent " +
            format_money(spent.cost_usd) + ")";
   if (limits.total_tokens && spent.total_tokens() > *limits.total_tokens)
@@ -84,7 +92,7 @@ std::optional<std::string> reservation_refusal(const usage_limits& limits, const
                                                const usage& reserved, const usage& expected,
                                                const std::string& step_path) {
   if (limits.total_cost_usd && expected.cost_usd > 0 &&
-      spent.cost_usd + reserved.cost_usd + expected.cost_usd > *limits.total_cost_usd)
+      passes_cost(spent.cost_usd + reserved.cost_usd + expected.cost_usd, *limits.total_cost_usd))
     return "Cost limit of " + format_money(*limits.total_cost_usd) +
            " would be exceeded by step '" + step_path + "' (spent " +
            format_money(spent.cost_usd) + ", reserved " + format_money(reserved.cost_usd) +

@@ -34,7 +34,8 @@ std::string format_money(double usd);
 /// The breach of `limits` by `spent`, or nullopt: the cost limit is checked
 /// first. Texts: "Cost limit of $0.50 exceeded (spent $0.53)", "Token limit
 /// of 20000 exceeded (used 20410)". A limit is exceeded when passed, not
-/// when reached.
+/// when reached; a cost within $1e-9 of its limit (a sum of doubles such as
+/// 0.1 + 0.2) has reached it.
 std::optional<std::string> limit_breach(const usage_limits& limits, const usage& spent);
 
 /// Whether reserving `expected` on top of `spent` and `reserved` would pass

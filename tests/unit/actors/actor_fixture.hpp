@@ -4,6 +4,7 @@
 // started by hand (tests/unit/actors/*_test.cpp).
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <map>
 #include <optional>
@@ -106,6 +107,9 @@ class ActorFixture : public ::testing::Test {
     env->events = std::make_shared<callback_event_sink>(
         [this](const run_event& e) { events.push_back(e); });
     env->launch = std::move(launch);
+    env->governor = governor;
+    env->governor_halted = governor_halted;
+    env->is_cost_limited = is_cost_limited;
     scope_request scope;
     scope.steps = &env->pipe->steps;
     scope.input = input;
@@ -139,6 +143,10 @@ class ActorFixture : public ::testing::Test {
   std::map<std::string, std::shared_ptr<script>> scripts;
   std::vector<run_event> events;
   caf::actor pipeline_;
+  /// The run's usage governor, when a test spawns one before start().
+  caf::actor governor;
+  std::shared_ptr<std::atomic<bool>> governor_halted = std::make_shared<std::atomic<bool>>(false);
+  bool is_cost_limited = false;
 
  private:
   std::shared_ptr<const agent_registry> registry_;
