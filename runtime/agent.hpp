@@ -57,6 +57,9 @@ struct agent_reply {
   /// Whether the agent reported its cost itself (even 0: a free model); if
   /// not, the cost comes from the pipeline's `pricing` (runtime/usage_budget.hpp).
   bool is_cost_reported = false;
+  /// For a failure the server asked to be retried later (HTTP 429/5xx with
+  /// `Retry-After`): the least wait before the next attempt, in seconds.
+  double retry_after_s = 0;
   agent_error error;
 
   static agent_reply success(value output, caudal::usage u = {}) {
