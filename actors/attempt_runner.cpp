@@ -119,6 +119,7 @@ struct attempt_run {
   bool run_agent() {
     auto reply = call_agent(plan.main_agent, input);
     if (!spend(reply)) return false;
+    result.retry_after_s = reply.retry_after_s;
     if (!reply.ok) {
       if (reply.error.kind == "Cancelled") return fail(failure_class::cancelled, {}, "cancelled");
       return fail(failure_class::agent, reply.error.kind, reply.error.message);

@@ -148,7 +148,7 @@ class pipeline_driver {
         link.feedback = r.feedback;
         link.attempt += 1;
         if (is_restored) return start_attempt();
-        self_->delayed_send(self_, backoff_delay(link.spec->backoff, link.attempt),
+        self_->delayed_send(self_, retry_delay(link.spec->backoff, link.attempt, r.retry_after_s),
                             retry_atom::value, st_.attempt_serial);
         return;
       case attempt_verdict::exhausted:

@@ -48,6 +48,16 @@ std::chrono::microseconds backoff_delay(const backoff_spec& b, int next_attempt)
   return std::chrono::microseconds{static_cast<int64_t>(std::llround(seconds * 1e6))};
 }
 
+std::chrono::microseconds retry_delay(const backoff_spec& b, int next_attempt,
+                                      double retry_after_s) {
+  auto backoff = backoff_delay(b, next_attempt);
+  if (!(retry_after_s > 0)) return backoff;
+  // A day at most: a server's date far in the future is not a reason to
+  // hold a run for years.
+  double seconds = std::min(retry_after_s, 86400.0);
+  return std::max(backoff, std::chrono::microseconds{static_cast<int64_t>(std::llround(seconds * 1e6))});
+}
+
 step_result combine_fallback(const step_result& primary, const step_result& fallback) {
   step_result out = primary;
   out.success = fallback.success;

@@ -42,6 +42,12 @@ attempt_verdict judge_attempt(failure_class c, int attempt_no, int max_retries);
 /// `initial_s`), growing by `multiplier` and capped at `max_s`.
 std::chrono::microseconds backoff_delay(const backoff_spec& b, int next_attempt);
 
+/// The wait before attempt `next_attempt`: the backoff, or longer when the
+/// agent's server asked for `retry_after_s` seconds (HTTP `Retry-After` is a
+/// minimum; the backoff's `max_s` does not cut it short).
+std::chrono::microseconds retry_delay(const backoff_spec& b, int next_attempt,
+                                      double retry_after_s);
+
 /// The result of a step whose primary failed and whose fallback then ran:
 /// sums of cost, tokens, attempts and latency; `fallback_triggered`; the
 /// fallback's output and success; feedback = the primary's when the fallback

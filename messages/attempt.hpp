@@ -67,19 +67,22 @@ struct attempt_result {
   caudal::usage usage;
   double latency_s = 0;
   std::string node;
+  /// The least wait before the next attempt that the agent's server asked
+  /// for (HTTP `Retry-After`), in seconds; 0 when it asked nothing.
+  double retry_after_s = 0;
 
   bool success() const { return failure == failure_class::none; }
 
   friend bool operator==(const attempt_result&, const attempt_result&) = default;
 
   MSGPACK_DEFINE_MAP(step_path, attempt, failure, error_kind, feedback, output, usage, latency_s,
-                     node)
+                     node, retry_after_s)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, attempt_result& x) {
   return f(caf::meta::type_name("attempt_result"), x.step_path, x.attempt, x.failure,
-           x.error_kind, x.feedback, x.output, x.usage, x.latency_s, x.node);
+           x.error_kind, x.feedback, x.output, x.usage, x.latency_s, x.node, x.retry_after_s);
 }
 
 void to_json(value& j, const attempt_request& r);

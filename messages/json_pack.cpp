@@ -101,7 +101,7 @@ void pack_as_json(json_packer& o, const attempt_request& r) {
 }
 
 void pack_as_json(json_packer& o, const attempt_result& r) {
-  o.pack_map(10);
+  o.pack_map(r.retry_after_s > 0 ? 11 : 10);
   key(o, "step_path");
   str(o, r.step_path);
   key(o, "attempt");
@@ -122,6 +122,10 @@ void pack_as_json(json_packer& o, const attempt_result& r) {
   float64(o, r.latency_s);
   key(o, "node");
   str(o, r.node);
+  if (r.retry_after_s > 0) {
+    key(o, "retry_after_s");
+    float64(o, r.retry_after_s);
+  }
 }
 
 void pack_as_json(json_packer& o, const run_outcome& r) {

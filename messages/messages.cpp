@@ -100,6 +100,7 @@ void to_json(value& j, const attempt_result& r) {
             {"error_kind", r.error_kind}, {"feedback", r.feedback},
             {"output", r.output},       {"usage", r.usage},
             {"latency_s", r.latency_s}, {"node", r.node}};
+  if (r.retry_after_s > 0) j["retry_after_s"] = r.retry_after_s;
 }
 
 void from_json(const value& j, attempt_result& r) {
@@ -112,6 +113,7 @@ void from_json(const value& j, attempt_result& r) {
   if (j.contains("usage")) r.usage = j.at("usage").get<usage>();
   r.latency_s = j.value("latency_s", 0.0);
   r.node = j.value("node", std::string{});
+  r.retry_after_s = j.value("retry_after_s", 0.0);
 }
 
 const char* to_string(run_status s) {

@@ -51,6 +51,14 @@ TEST(StepLogic, BackoffGrowsAndIsCapped) {
   EXPECT_EQ(backoff_delay(backoff_spec{0, 2, 5}, 2), std::chrono::microseconds{0});
 }
 
+TEST(StepLogic, RetryAfterIsAMinimumThatTheCapDoesNotCut) {
+  backoff_spec b{0.1, 2.0, 0.3};
+  EXPECT_EQ(retry_delay(b, 2, 0), std::chrono::microseconds{100000});       // nothing asked
+  EXPECT_EQ(retry_delay(b, 3, 0.05), std::chrono::microseconds{200000});    // backoff is longer
+  EXPECT_EQ(retry_delay(b, 2, 2.5), std::chrono::microseconds{2500000});    // past max_s
+  EXPECT_EQ(retry_delay(b, 2, 1e9), std::chrono::microseconds{86400000000});  // a day at most
+}
+
 step_result side(bool success, const char* feedback, int attempts, double cost, int64_t tokens,
                  double latency) {
   step_result r;

@@ -82,6 +82,11 @@ TEST(JsonPack, AttemptRequestAndResult) {
   res.node = "w1";
   EXPECT_EQ(packed(res), value(res));
   EXPECT_EQ(packed(res)["failure"], "validation");
+  res.retry_after_s = 2.0;  // a server's Retry-After: written only when set
+  EXPECT_EQ(packed(res), value(res));
+  EXPECT_EQ(packed(res)["retry_after_s"], 2.0);
+  res.retry_after_s = 0;
+  EXPECT_FALSE(packed(res).contains("retry_after_s"));
   res.failure = failure_class::none;
   res.output = "done";
   EXPECT_EQ(packed(res), value(res));
