@@ -34,6 +34,7 @@ std::shared_ptr<agent_registry> agent_registry::with_builtins(
   registry->add("command", command_agent_kind(std::move(runner)));
   registry->add("template", template_agent_kind());
   registry->add("lua", lua_agent_kind());
+  registry->add("openai", openai_agent_kind());
   return registry;
 }
 

@@ -130,7 +130,7 @@ class agent_registry {
   /// config.
   std::unique_ptr<agent> make(const agent_spec& spec, std::string& error) const;
 
-  /// A registry with the built-in kinds: command, template, lua.
+  /// A registry with the built-in kinds: command, openai, template, lua.
   static std::shared_ptr<agent_registry> with_builtins(std::shared_ptr<process_runner> runner);
 
  private:
@@ -145,5 +145,7 @@ bool code_mentions(std::string_view code, std::string_view name);
 agent_kind command_agent_kind(std::shared_ptr<process_runner> runner);
 agent_kind template_agent_kind();
 agent_kind lua_agent_kind();
+/// OpenAI-compatible chat completions over HTTP(S) (runtime/agents/openai_agent.cpp).
+agent_kind openai_agent_kind();
 
 }  // namespace caudal

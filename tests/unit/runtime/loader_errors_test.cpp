@@ -115,11 +115,11 @@ TEST_F(LoaderErrors, OneDocumentPerFile) {
 TEST_F(LoaderErrors, UnknownAgentTypeListsKnownTypes) {
   EXPECT_THAT(errors(R"(name: x
 agents:
-  writer: {type: openai, model: gpt-4o-mini}
+  writer: {type: anthropic, model: claude}
 steps: [{name: s, agent: writer}]
 )"),
-              ElementsAre("p.yaml:3:18: unknown agent type 'openai' for agent 'writer' (known: "
-                          "command, lua, template)"));
+              ElementsAre("p.yaml:3:18: unknown agent type 'anthropic' for agent 'writer' (known: "
+                          "command, lua, openai, template)"));
 }
 
 TEST_F(LoaderErrors, AgentTypeAndRequiredKeys) {
