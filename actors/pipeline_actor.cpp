@@ -347,6 +347,15 @@ class pipeline_driver {
                                            : nullptr;
         done != nullptr && done->failure != failure_class::cancelled)
       return on_result(*done, true);
+    if (st_.env->governor && st_.env->governor_halted->load(std::memory_order_acquire)) {
+      // The run has halted; its cancel may still be on the way down the
+      // tree (a branch that finished just before freed a slot): nothing new
+      // starts meanwhile.
+      st_.is_cancelling = true;
+      link.result.status = "cancelled";
+      link.result.feedback = "cancelled";
+      return step_done(fold_chain());
+    }
     const auto& expected = link.spec->expected;
     if (!st_.env->governor || !expected || (expected->cost_usd <= 0 && expected->tokens <= 0))
       return launch_attempt();
@@ -360,6 +369,7 @@ class pipeline_driver {
           st.is_awaiting_governor = false;
           auto& link = st.chain.back();
           link.reservation = reservation;
+          if (st.env->governor_halted->load(std::memory_order_acquire)) st.is_cancelling = true;
           if (refusal.empty() && !st.is_cancelling) return pipeline_driver{self}.launch_attempt();
           // Refused (the run halts) or cancelled meanwhile: the step does not
           // run; a granted reservation goes back.
