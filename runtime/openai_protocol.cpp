@@ -353,26 +353,37 @@ agent_reply chat_response_reader::reply(const openai_config& config, const std::
                                         std::chrono::system_clock::time_point now) const {
   if (!is_success()) return http_error_reply(head_, body_, url, now);
   if (!is_event_stream_) return json_body_reply(config, url);
-  if (stream_error_) {
-    auto failed = agent_reply::failure(stream_error_->kind, stream_error_->message);
-    failed.usage = usage_;
-    failed.usage.model = config.model;
-    return failed;
-  }
+  if (stream_error_)
+    return with_streamed_usage(agent_reply::failure(stream_error_->kind, stream_error_->message),
+                               config);
   if (!is_done_)
-    return agent_reply::failure(
-        "ProtocolError", "the event stream from " + url + " ended without [DONE]" +
-                             (parser_.has_pending() ? " (its last event is incomplete)" : ""));
+    return with_streamed_usage(
+        agent_reply::failure("ProtocolError",
+                             "the event stream from " + url + " ended without [DONE]" +
+                                 (parser_.has_pending() ? " (its last event is incomplete)" : "")),
+        config);
   return output_reply(config, text_, usage_);
 }
 
-agent_reply chat_response_reader::cut_off(const std::string& url, const std::string& why,
+agent_reply chat_response_reader::cut_off(const openai_config& config, const std::string& url,
+                                          const std::string& why,
                                           std::chrono::system_clock::time_point now) const {
   if (!is_success()) return http_error_reply(head_, body_, url, now);
   if (is_event_stream_)
-    return agent_reply::failure("ProtocolError",
-                                "the event stream from " + url + " ended without [DONE]: " + why);
+    return with_streamed_usage(
+        agent_reply::failure("ProtocolError",
+                             "the event stream from " + url + " ended without [DONE]: " + why),
+        config);
   return agent_reply::failure("ProtocolError", "the response from " + url + " was cut off: " + why);
+}
+
+// A stream that failed after the server reported its usage was still billed:
+// the failure carries the usage, so the governor counts it.
+agent_reply chat_response_reader::with_streamed_usage(agent_reply failed,
+                                                      const openai_config& config) const {
+  failed.usage = usage_;
+  failed.usage.model = config.model;
+  return failed;
 }
 
 }  // namespace caudal

@@ -73,7 +73,8 @@ class chat_response_reader {
                     std::chrono::system_clock::time_point now) const;
 
   /// The reply when the connection broke (`why`) after the head arrived.
-  agent_reply cut_off(const std::string& url, const std::string& why,
+  /// A failed stream keeps the usage the server reported before it broke.
+  agent_reply cut_off(const openai_config& config, const std::string& url, const std::string& why,
                       std::chrono::system_clock::time_point now) const;
 
  private:
@@ -82,6 +83,7 @@ class chat_response_reader {
   /// The content as the output (parsed when JSON is asked for), with `u`.
   agent_reply output_reply(const openai_config& config, const std::string& text, usage u) const;
   agent_reply json_body_reply(const openai_config& config, const std::string& url) const;
+  agent_reply with_streamed_usage(agent_reply failed, const openai_config& config) const;
 
   bool wants_stream_;
   const std::function<void(std::string_view)>& on_chunk_;

@@ -56,7 +56,7 @@ class openai_agent final : public agent {
         return agent_reply::failure("TlsError", outcome.message);
       case http_failure::broken:
         if (outcome.has_head)
-          return reader.cut_off(url, outcome.message, std::chrono::system_clock::now());
+          return reader.cut_off(config_, url, outcome.message, std::chrono::system_clock::now());
         [[fallthrough]];
       case http_failure::resolve:
       case http_failure::connect:
