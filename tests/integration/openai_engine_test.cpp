@@ -34,22 +34,6 @@ double seconds_between(steady::time_point a, steady::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-/// One `data:` event of a chat completion stream carrying `content`.
-std::string delta_event(const std::string& content) {
-  value chunk = {{"object", "chat.completion.chunk"},
-                 {"choices", {{{"index", 0}, {"delta", {{"content", content}}}}}}};
-  return "data: " + chunk.dump() + "\n\n";
-}
-
-/// The last event before [DONE] when usage is asked for: no choices.
-std::string usage_event(int prompt_tokens, int completion_tokens) {
-  value chunk = {
-      {"object", "chat.completion.chunk"},
-      {"choices", value::array()},
-      {"usage", {{"prompt_tokens", prompt_tokens}, {"completion_tokens", completion_tokens}}}};
-  return "data: " + chunk.dump() + "\n\n";
-}
-
 void reply_with(httplib::Response& res, int status, const value& body) {
   res.status = status;
   res.set_content(body.dump(), "application/json");

@@ -185,4 +185,22 @@ inline double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+/// One `data:` event of a chat completion stream carrying `content`.
+inline std::string delta_event(const std::string& content) {
+  value chunk = {{"object", "chat.completion.chunk"},
+                 {"choices", {{{"index", 0}, {"delta", {{"content", content}}}}}}};
+  return "data: " + chunk.dump() + "\n\n";
+}
+
+/// The last event before [DONE] when usage is asked for: no choices. `end`
+/// ends the event (a blank line, "\n\n" or "\r\n\r\n").
+inline std::string usage_event(int prompt_tokens, int completion_tokens,
+                               const char* end = "\n\n") {
+  value chunk = {
+      {"object", "chat.completion.chunk"},
+      {"choices", value::array()},
+      {"usage", {{"prompt_tokens", prompt_tokens}, {"completion_tokens", completion_tokens}}}};
+  return "data: " + chunk.dump() + end;
+}
+
 }  // namespace caudal::testing_openai

@@ -18,29 +18,13 @@ using testing::ElementsAre;
 using testing::ElementsAreArray;
 using testing::HasSubstr;
 
-/// One `data:` event of a chat completion stream carrying `content`.
-std::string delta_event(const std::string& content) {
-  value chunk = {{"object", "chat.completion.chunk"},
-                 {"choices", {{{"index", 0}, {"delta", {{"content", content}}}}}}};
-  return "data: " + chunk.dump() + "\n\n";
-}
-
-/// The last event before [DONE] when usage is asked for: no choices.
-std::string usage_event(int prompt_tokens, int completion_tokens) {
-  value chunk = {
-      {"object", "chat.completion.chunk"},
-      {"choices", value::array()},
-      {"usage", {{"prompt_tokens", prompt_tokens}, {"completion_tokens", completion_tokens}}}};
-  return "data: " + chunk.dump() + "\r\n\r\n";
-}
-
 const std::vector<std::string> deltas = {"Grüße", ", 世界 ", "🚀", "!"};
 
 /// A whole stream: a comment, the deltas, usage, [DONE].
 std::string whole_stream() {
   std::string text = ": keep-alive\n\n";
   for (const auto& d : deltas) text += delta_event(d);
-  return text + usage_event(9, 4) + "data: [DONE]\n\n";
+  return text + usage_event(9, 4, "\r\n\r\n") + "data: [DONE]\n\n";
 }
 
 class OpenAiStream : public testing::Test {
@@ -121,7 +105,7 @@ TEST_F(OpenAiStream, ForwardsADeltaBeforeTheStreamEnds) {
 }
 
 TEST_F(OpenAiStream, StreamWithoutDoneIsAProtocolError) {
-  server.stream({delta_event("partial"), usage_event(3, 1)});
+  server.stream({delta_event("partial"), usage_event(3, 1, "\r\n\r\n")});
   auto reply = invoke(*streaming_agent());
   EXPECT_FALSE(reply.ok);
   EXPECT_EQ(reply.error.kind, "ProtocolError");
