@@ -32,7 +32,7 @@ std::string fan_out(int branches, int concurrency, int expected) {
     branches:
 )";
   for (int i = 0; i < branches; ++i) {
-    char name[8];
+    char name[16];  // room for any int: -O0 builds check snprintf's bounds
     std::snprintf(name, sizeof name, "b%02d", i);
     yaml += std::string{"      "} + name + ": [{name: s, agent: hundred";
     if (expected > 0) yaml += ", expected: {tokens: " + std::to_string(expected) + "}";
