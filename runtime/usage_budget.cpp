@@ -22,34 +22,29 @@ std::optional<T> smaller(const std::optional<T>& a, const std::optional<T>& b) {
   return std::min(*a, *b);
 }
 
-bool list_has_limits(const step_list& steps);
+// Whether `test` holds for the limits of `s` or of any step inside it:
+// its fallbacks, loop and map bodies, branches, default branch.
+template <class Test>
+bool any_limits(const step_spec& s, const Test& test);
 
-bool step_has_limits(const step_spec& s) {
-  if (has_limits(s.limits)) return true;
-  if (s.fallback && step_has_limits(*s.fallback)) return true;
-  if (list_has_limits(s.body)) return true;
+template <class Test>
+bool any_limits(const step_list& steps, const Test& test) {
+  return std::any_of(steps.begin(), steps.end(),
+                     [&](const step_spec& s) { return any_limits(s, test); });
+}
+
+template <class Test>
+bool any_limits(const step_spec& s, const Test& test) {
+  if (test(s.limits)) return true;
+  if (s.fallback && any_limits(*s.fallback, test)) return true;
+  if (any_limits(s.body, test)) return true;
   for (const auto& [name, branch] : s.branches)
-    if (list_has_limits(branch)) return true;
-  return s.default_branch && list_has_limits(*s.default_branch);
+    if (any_limits(branch, test)) return true;
+  return s.default_branch && any_limits(*s.default_branch, test);
 }
 
-bool list_has_limits(const step_list& steps) {
-  return std::any_of(steps.begin(), steps.end(), step_has_limits);
-}
-
-bool list_has_cost_limit(const step_list& steps);
-
-bool step_has_cost_limit(const step_spec& s) {
-  if (s.limits.total_cost_usd) return true;
-  if (s.fallback && step_has_cost_limit(*s.fallback)) return true;
-  if (list_has_cost_limit(s.body)) return true;
-  for (const auto& [name, branch] : s.branches)
-    if (list_has_cost_limit(branch)) return true;
-  return s.default_branch && list_has_cost_limit(*s.default_branch);
-}
-
-bool list_has_cost_limit(const step_list& steps) {
-  return std::any_of(steps.begin(), steps.end(), step_has_cost_limit);
+bool has_cost_limit(const usage_limits& l) {
+  return l.total_cost_usd.has_value();
 }
 
 }  // namespace
@@ -64,12 +59,12 @@ usage_limits tighten(const usage_limits& base, const usage_limits& tighter) {
 }
 
 bool pipeline_has_limits(const pipeline& p) {
-  return has_limits(p.limits) || list_has_limits(p.steps);
+  return has_limits(p.limits) || any_limits(p.steps, has_limits);
 }
 
 bool pipeline_has_cost_limit(const pipeline& p, const usage_limits& run_limits) {
-  return run_limits.total_cost_usd.has_value() || p.limits.total_cost_usd.has_value() ||
-         list_has_cost_limit(p.steps);
+  return has_cost_limit(run_limits) || has_cost_limit(p.limits) ||
+         any_limits(p.steps, has_cost_limit);
 }
 
 std::string format_money(double usd) {
