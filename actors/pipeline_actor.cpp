@@ -4,6 +4,8 @@
 // next step, retry after backoff (its own timer), fallback, or fail upward.
 // The decisions themselves are plain functions in step_logic.hpp.
 
+#include <chrono>
+
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
@@ -13,6 +15,7 @@
 #include "actors/step_logic.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/lua_sandbox.hpp"
+#include "runtime/step_cache.hpp"
 #include "runtime/usage_budget.hpp"
 
 namespace caudal {
@@ -33,6 +36,7 @@ struct chain_link {
   std::string feedback;  // the previous attempt's, given to the next one
   step_result result;
   uint64_t reservation = 0;  // the governor's, for the attempt running now
+  std::string cache_digest;  // with `cache`: the key of this link's output
 };
 
 struct pipeline_state {
@@ -143,6 +147,7 @@ class pipeline_driver {
         link.result.success = true;
         link.result.status = "completed";
         link.result.output = std::move(r.output);
+        remember_output(link);
         return link_done();
       case attempt_verdict::retry:
         link.feedback = r.feedback;
@@ -356,6 +361,7 @@ class pipeline_driver {
       link.result.feedback = "cancelled";
       return step_done(fold_chain());
     }
+    if (link.attempt == 1 && serve_from_cache(link)) return;
     const auto& expected = link.spec->expected;
     if (!st_.env->governor || !expected || (expected->cost_usd <= 0 && expected->tokens <= 0))
       return launch_attempt();
@@ -398,6 +404,51 @@ class pipeline_driver {
     st_.env->emit(event_kind::attempt_started, link.path, link.attempt, req);
     ++st_.attempt_serial;
     st_.attempt = st_.env->launch(self_, link.plan, req);
+  }
+
+  // A link with `cache` whose output is stored (and fresh) does not run: its
+  // result is the stored output, marked, costing nothing (SPEC §3).
+  bool serve_from_cache(chain_link& link) {
+    if (!link.spec->cache_ttl_s || !st_.env->cache) return false;
+    auto started = std::chrono::steady_clock::now();
+    auto output = st_.env->cache->find(st_.env->pipe->name, digest_of(link), now_ms());
+    if (!output) return false;
+    link.result.success = true;
+    link.result.status = "completed";
+    link.result.output = std::move(*output);
+    link.result.cache_hit = true;
+    link.result.node = "local";
+    link.result.latency_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    link_done();
+    return true;
+  }
+
+  // Stores a successful link's output when it has `cache`.
+  void remember_output(chain_link& link) {
+    if (!link.spec->cache_ttl_s || !st_.env->cache) return;
+    storage::cache_entry entry;
+    entry.output = link.result.output;
+    entry.stored_at_ms = now_ms();
+    entry.run_id = st_.env->run_id;
+    entry.step_path = link.path;
+    st_.env->cache->store(st_.env->pipe->name, digest_of(link), std::move(entry),
+                          *link.spec->cache_ttl_s);
+  }
+
+  const std::string& digest_of(chain_link& link) {
+    if (link.cache_digest.empty())
+      link.cache_digest =
+          cache_digest(link.spec->cache_fingerprint, st_.step_input,
+                       link.plan.needs_context ? &st_.scope.context : nullptr,
+                       link.plan.needs_steps ? &st_.scope.steps_scope : nullptr);
+    return link.cache_digest;
+  }
+
+  static int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
   }
 
   // The current link failed for good or succeeded: fall back, or end the step.

@@ -24,6 +24,7 @@
 namespace caudal {
 
 class blocking_pool;
+class step_cache;
 
 /// Starts one attempt for `supervisor` (which monitors the returned actor)
 /// and returns its handle. The default spawns a local attempt actor; the
@@ -49,6 +50,8 @@ struct run_env {
   std::shared_ptr<std::atomic<bool>> governor_halted = std::make_shared<std::atomic<bool>>(false);
   /// Whether a cost limit covers the run (see attempt_plan::is_cost_limited).
   bool is_cost_limited = false;
+  /// The step cache of the run database; null without a database.
+  std::shared_ptr<step_cache> cache;
   /// A resumed run's finished steps (null for a fresh run).
   std::shared_ptr<const replay_index> replay;
   attempt_launcher launch;

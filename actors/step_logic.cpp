@@ -67,6 +67,7 @@ step_result combine_fallback(const step_result& primary, const step_result& fall
   out.attempts += fallback.attempts;
   out.latency_s += fallback.latency_s;
   out.fallback_triggered = true;
+  out.cache_hit = fallback.cache_hit;
   out.node = fallback.node;
   out.feedback = fallback.success
                      ? primary.feedback

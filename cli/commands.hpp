@@ -63,6 +63,10 @@ struct show_options {
   bool as_json = false;
 };
 
+struct cache_options {
+  std::optional<std::string> pipeline;  ///< only this pipeline's entries
+};
+
 // -- shared by the commands ---------------------------------------------------
 
 class interrupt_watch;
@@ -86,6 +90,8 @@ int resume_command(const global_options& globals, const resume_options& options)
 int show_command(const global_options& globals, const show_options& options);
 int run_command(const global_options& globals, const run_options& options);
 int validate_command(const global_options& globals, const validate_options& options);
+/// `caudal cache clear`: prints how many entries it removed.
+int cache_clear_command(const global_options& globals, const cache_options& options);
 /// Prints the pipeline as a diagram (runtime/graph.hpp); a load error prints
 /// the diagnostics on stderr and returns exit_invalid.
 int graph_command(const global_options& globals, const graph_options& options);

@@ -80,6 +80,12 @@ int main(int argc, char** argv) {
   graph_cmd->add_option("--format", graph.format, "mermaid (default) or dot")
       ->check(CLI::IsMember({"mermaid", "dot"}));
 
+  caudal::cli::cache_options cache;
+  auto* cache_cmd = app.add_subcommand("cache", "the step cache (steps with `cache:`)");
+  cache_cmd->require_subcommand(1);
+  auto* cache_clear_cmd = cache_cmd->add_subcommand("clear", "drop stored step outputs");
+  cache_clear_cmd->add_option("--pipeline", cache.pipeline, "only this pipeline's entries");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -96,5 +102,6 @@ int main(int argc, char** argv) {
   if (*resume_cmd) return caudal::cli::resume_command(globals, resume);
   if (*show_cmd) return caudal::cli::show_command(globals, show);
   if (*graph_cmd) return caudal::cli::graph_command(globals, graph);
+  if (*cache_clear_cmd) return caudal::cli::cache_clear_command(globals, cache);
   return caudal::cli::exit_invalid;
 }

@@ -18,6 +18,7 @@
 #include "runtime/blocking_pool.hpp"
 #include "runtime/engine_detail.hpp"
 #include "runtime/process_runner.hpp"
+#include "runtime/step_cache.hpp"
 #include "runtime/usage_budget.hpp"
 #include "storage/rocksdb_store.hpp"
 
@@ -65,6 +66,7 @@ struct engine::impl {
   // actors of the system.
   std::shared_ptr<blocking_pool> pool;
   std::shared_ptr<storage::kv_store> store;
+  std::shared_ptr<step_cache> cache;
   caf::actor journal;
 };
 
@@ -83,6 +85,7 @@ std::optional<std::string> engine::open_database(const std::string& path, bool i
 
 void engine::attach_database(std::shared_ptr<storage::kv_store> store, bool is_synced) {
   impl_->store = std::move(store);
+  impl_->cache = std::make_shared<step_cache>(impl_->store);
   impl_->journal =
       spawn_journal_actor(impl_->system, impl_->store, impl_->pool, journal_options{is_synced});
 }
@@ -153,6 +156,7 @@ run_handle engine::start(const run_request& request) {
   if (request.on_event) env->events = std::make_shared<callback_event_sink>(request.on_event);
   env->journal = impl_->journal;
   env->replay = request.replay;
+  env->cache = impl_->cache;
   env->launch = local_attempt_launcher(impl_->pool);
   const usage_limits limits = tighten(request.pipeline->limits, request.limits);
   env->is_cost_limited = pipeline_has_cost_limit(*request.pipeline, limits);

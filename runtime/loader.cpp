@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "runtime/loader_detail.hpp"
+#include "runtime/step_cache.hpp"
 
 namespace caudal {
 
@@ -268,7 +269,10 @@ load_result load_text(const std::string& text, const std::string& file, std::str
     return {nullptr, {diagnostic{mark_pos(file, e.mark), "YAML syntax error: " + e.msg}}};
   }
   auto errors = std::move(st.errors());
-  if (errors.empty()) return {std::move(p), {}};
+  if (errors.empty()) {
+    assign_cache_fingerprints(*p);
+    return {std::move(p), {}};
+  }
   std::stable_sort(errors.begin(), errors.end(), [](const diagnostic& a, const diagnostic& b) {
     return std::pair(a.pos.line, a.pos.column) < std::pair(b.pos.line, b.pos.column);
   });

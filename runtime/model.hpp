@@ -87,7 +87,10 @@ struct step_spec {
   std::vector<plugin_spec> plugins;  ///< sorted highest priority first
   std::vector<validator_spec> validators;
   std::shared_ptr<step_spec> fallback;
-  std::optional<double> cache_ttl_s;
+  std::optional<double> cache_ttl_s;  ///< `cache: {ttl_s}`; 0 = no expiry
+  /// With `cache`: the digest of the definition (runtime/step_cache.hpp),
+  /// filled by the loader.
+  std::string cache_fingerprint;
   std::optional<expected_usage> expected;
   std::string sink_to;
   bool updates_context = false;
