@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include "messages/attempt.hpp"
-#include "runtime/agent.hpp"
+#include "caudal/agent.hpp"
 #include "runtime/model.hpp"
 
 namespace caudal {

@@ -15,7 +15,7 @@
 
 #include "actors/attempt_runner.hpp"
 #include "messages/attempt.hpp"
-#include "runtime/agent.hpp"
+#include "caudal/agent.hpp"
 #include "runtime/event_sink.hpp"
 #include "runtime/model.hpp"
 #include "runtime/replay.hpp"

@@ -14,7 +14,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include "runtime/engine.hpp"
+#include "caudal/engine.hpp"
 #include "runtime/replay.hpp"
 #include "runtime/run_history.hpp"
 #include "runtime/step_cache.hpp"

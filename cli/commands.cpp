@@ -10,7 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/interrupts.hpp"
-#include "runtime/engine.hpp"
+#include "caudal/engine.hpp"
 #include "runtime/usage_budget.hpp"
 #include "runtime/graph.hpp"
 #include "storage/db_location.hpp"

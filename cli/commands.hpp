@@ -4,7 +4,7 @@
 #include <optional>
 #include <string>
 
-#include "runtime/engine.hpp"
+#include "caudal/engine.hpp"
 
 namespace caudal::cli {
 

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
-#include "runtime/engine.hpp"
+#include "caudal/engine.hpp"
 #include "runtime/run_history.hpp"
 #include "storage/db_location.hpp"
 #include "storage/rocksdb_store.hpp"

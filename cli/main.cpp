@@ -1,5 +1,5 @@
 // The `caudal` program: argument parsing and output only; the engine does the
-// work (runtime/engine.hpp).
+// work (include/caudal/engine.hpp).
 
 #include <cstdio>
 #include <iostream>

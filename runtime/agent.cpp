@@ -1,4 +1,4 @@
-#include "runtime/agent.hpp"
+#include "caudal/agent.hpp"
 
 #include <cctype>
 
@@ -36,6 +36,39 @@ std::shared_ptr<agent_registry> agent_registry::with_builtins(
   registry->add("lua", lua_agent_kind());
   registry->add("openai", openai_agent_kind());
   return registry;
+}
+
+namespace {
+
+class function_agent final : public agent {
+ public:
+  function_agent(std::shared_ptr<const agent_function> fn, agent_spec spec, bool is_blocking)
+      : fn_(std::move(fn)), spec_(std::move(spec)), is_blocking_(is_blocking) {}
+
+  agent_reply invoke(const agent_call& call) override { return (*fn_)(call, spec_); }
+  bool is_blocking() const override { return is_blocking_; }
+
+ private:
+  std::shared_ptr<const agent_function> fn_;
+  agent_spec spec_;
+  bool is_blocking_;
+};
+
+}  // namespace
+
+agent_kind function_agent_kind(agent_function fn, function_kind_options options) {
+  auto shared = std::make_shared<const agent_function>(std::move(fn));
+  agent_kind kind;
+  kind.keys = std::move(options.keys);
+  kind.make = [shared, blocking = options.is_blocking](const agent_spec& spec,
+                                                       std::string&) -> std::unique_ptr<agent> {
+    return std::make_unique<function_agent>(shared, spec, blocking);
+  };
+  kind.reads = [context = options.reads_context, steps = options.reads_steps](
+                   const agent_spec&, std::string_view name) {
+    return name == "context" ? context : name == "steps" ? steps : true;
+  };
+  return kind;
 }
 
 bool code_mentions(std::string_view code, std::string_view name) {

@@ -1,4 +1,4 @@
-#include "runtime/engine.hpp"
+#include "caudal/engine.hpp"
 
 #include <chrono>
 #include <ctime>

@@ -6,7 +6,7 @@
 #include <string>
 #include <variant>
 
-#include "runtime/agent.hpp"
+#include "caudal/agent.hpp"
 #include "runtime/diagnostics.hpp"
 #include "runtime/model.hpp"
 

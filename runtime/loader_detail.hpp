@@ -25,7 +25,7 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/agent.hpp"
+#include "caudal/agent.hpp"
 #include "runtime/diagnostics.hpp"
 #include "runtime/model.hpp"
 

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "runtime/agent.hpp"
+#include "caudal/agent.hpp"
 #include "runtime/http_client.hpp"
 #include "runtime/sse_parser.hpp"
 

@@ -9,7 +9,7 @@
 #include <cstring>
 #include <optional>
 
-#include "runtime/agent.hpp"
+#include "caudal/agent.hpp"
 #include "runtime/process_runner.hpp"
 
 namespace caudal {

@@ -1,6 +1,6 @@
 // The `lua` agent kind (SPEC §2): its `code`, an expression or a chunk with
 // `return`, computes the output from the call's input, context and steps.
-#include "runtime/agent.hpp"
+#include "caudal/agent.hpp"
 #include "runtime/lua_sandbox.hpp"
 
 namespace caudal {

@@ -18,7 +18,7 @@
 
 #include <cmath>
 
-#include "runtime/agent.hpp"
+#include "caudal/agent.hpp"
 #include "runtime/openai_protocol.hpp"
 
 namespace caudal {

@@ -1,6 +1,6 @@
 // The `template` agent kind (SPEC §2): renders its `template` text over the
 // call's input, context, steps, attempt and feedback.
-#include "runtime/agent.hpp"
+#include "caudal/agent.hpp"
 #include "runtime/lua_sandbox.hpp"
 
 namespace caudal {

@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/engine.hpp"
+#include "caudal/engine.hpp"
 
 namespace caudal::testing {
 

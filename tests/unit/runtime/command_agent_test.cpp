@@ -1,7 +1,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "runtime/agent.hpp"
+#include "caudal/agent.hpp"
 #include "runtime/process_runner.hpp"
 
 namespace caudal {

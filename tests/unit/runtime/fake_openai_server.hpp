@@ -17,7 +17,7 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime/agent.hpp"
+#include "caudal/agent.hpp"
 
 namespace caudal::testing_openai {
 

@@ -2,7 +2,7 @@
 // their agent_kind as the registry does.
 #include <gtest/gtest.h>
 
-#include "runtime/agent.hpp"
+#include "caudal/agent.hpp"
 
 namespace caudal {
 namespace {

@@ -137,6 +137,27 @@ class agent_registry {
   std::map<std::string, agent_kind> kinds_;
 };
 
+/// The simplest way to add a kind: a function called for every attempt with
+/// the call and the agent's entry under `agents:` (its settings in
+/// `spec.config`). It may stream text with `call.on_chunk`; if it waits
+/// (network, disk), it must return soon after `call.cancel` is cancelled.
+/// It may be called from several threads at once, for different attempts.
+using agent_function = std::function<agent_reply(const agent_call& call, const agent_spec& spec)>;
+
+struct function_kind_options {
+  /// Its settings, checked by the loader with line:col (`type` is implicit).
+  std::map<std::string, config_key> keys;
+  /// False only for a function that never waits: it then runs on the
+  /// actor scheduler (cheaper); true runs it on a thread of its own.
+  bool is_blocking = true;
+  /// Whether it looks at `call.context` / `call.steps`: when it does not,
+  /// the engine does not copy them into its calls (they grow with a run).
+  bool reads_context = true;
+  bool reads_steps = true;
+};
+
+agent_kind function_agent_kind(agent_function fn, function_kind_options options = {});
+
 /// Built-in kinds (runtime/agents/*.cpp).
 /// Whether Lua `code` (or a template's text) mentions the identifier `name`
 /// as a whole word: a cheap, conservative test of what code can read.

@@ -10,9 +10,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "messages/run.hpp"
-#include "runtime/agent.hpp"
+#include "caudal/agent.hpp"
 #include "runtime/loader.hpp"
 #include "runtime/replay.hpp"
 
@@ -48,6 +49,29 @@ struct run_request {
   /// Run-wide limits from the caller (`--max-cost`, `--max-tokens`): they
   /// can only tighten the pipeline's `limits` (the smaller of each applies).
   usage_limits limits;
+};
+
+/// Continuing a journaled run that did not end (SPEC §5): killed, interrupted
+/// or paused. `caudal resume` is this.
+struct resume_request {
+  std::string run_id;
+  /// The answer to a pause of the run: checked against the pause's schema
+  /// and journaled before the run continues. Absent: no answer (a paused
+  /// run then pauses again at once).
+  std::optional<value> answer;
+  /// The path of the pause `answer` is for; may stay empty when one waits.
+  std::string step;
+  /// As run_request::on_event.
+  std::function<void(const run_event&)> on_event;
+};
+
+class run_handle;
+
+/// Runs that a resume would continue, from the open database.
+struct resumable_runs {
+  std::vector<std::string> running;  ///< killed or interrupted, oldest first
+  std::vector<std::string> paused;   ///< waiting for an answer, oldest first
+  std::string error;                 ///< the database could not be read
 };
 
 /// A run in progress, from `engine::start`. Copies share the run; none may
@@ -108,12 +132,41 @@ class engine {
   /// Runs a pipeline to its end and returns the outcome (blocking).
   run_outcome run(const run_request& request) { return start(request).wait(); }
 
+  /// Continues a journaled run with the pipeline text, input, context and
+  /// limits it started with; its finished steps are restored, not rerun.
+  /// See resume_result for what happens when it cannot.
+  struct resume_result;
+  resume_result resume(const resume_request& request);
+
+  /// What the open database holds to resume.
+  resumable_runs find_resumable();
+
   /// A fresh run id.
   static std::string make_run_id();
 
  private:
   struct impl;
   std::unique_ptr<impl> impl_;
+};
+
+/// What engine::resume did: started the run (`handle`), or why not.
+struct engine::resume_result {
+  enum class refusal {
+    none,              ///< started
+    no_database,       ///< open_database was not called
+    unknown_run,       ///< no such run
+    unreadable,        ///< its journal does not decode (the message names run and record)
+    already_ended,     ///< `ended` holds the outcome it ended with
+    answer_refused,    ///< no pause waits for it, or it does not match the schema
+    invalid_pipeline,  ///< its journaled pipeline no longer loads (`errors`)
+  };
+  refusal why = refusal::none;
+  /// Said when nothing started ("run r1 already ended (completed); nothing
+  /// to resume").
+  std::string message;
+  std::optional<run_handle> handle;
+  std::optional<run_outcome> ended;
+  diagnostics errors;
 };
 
 }  // namespace caudal
