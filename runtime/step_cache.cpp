@@ -13,7 +13,7 @@ namespace {
 
 // Bump when the fingerprint's content changes meaning: old entries then
 // stop matching instead of being served for a definition they do not fit.
-constexpr int fingerprint_scheme = 1;
+constexpr int fingerprint_scheme = 2;
 
 value agent_part(const pipeline& p, const std::string& name) {
   auto it = p.agents.find(name);
@@ -83,9 +83,7 @@ void assign_in(step_spec& spec, const pipeline& p) {
     for (auto& s : *spec.default_branch) assign_in(s, p);
 }
 
-}  // namespace
-
-std::string step_fingerprint_text(const pipeline& p, const step_spec& spec) {
+value fingerprint_of(const pipeline& p, const step_spec& spec) {
   value plugins = value::array();
   for (const auto& plugin : spec.plugins)
     plugins.push_back({{"agent", agent_part(p, plugin.agent)}, {"priority", plugin.priority}});
@@ -103,11 +101,24 @@ std::string step_fingerprint_text(const pipeline& p, const step_spec& spec) {
       {"validators", std::move(validators)},
       {"plugins", std::move(plugins)},
   };
-  return fingerprint.dump(-1, ' ', false, value::error_handler_t::replace);
+  return fingerprint;
 }
 
+}  // namespace
+
+std::string step_fingerprint_text(const pipeline& p, const step_spec& spec) {
+  return fingerprint_of(p, spec).dump(-1, ' ', false, value::error_handler_t::replace);
+}
+
+// Hashed in canonical msgpack, not as the JSON text: the text shows bytes
+// that are not UTF-8 (in a template, in argv) as U+FFFD, so two different
+// definitions could share it.
 std::string step_fingerprint(const pipeline& p, const step_spec& spec) {
-  return digest_of(step_fingerprint_text(p, spec));
+  std::string packed;
+  string_stream stream{packed};
+  json_packer o(stream);
+  pack_as_json(o, fingerprint_of(p, spec));
+  return digest_of(packed);
 }
 
 void assign_cache_fingerprints(pipeline& p) {
@@ -150,8 +161,12 @@ std::optional<value> step_cache::find(const std::string& pipeline, const std::st
 
 void step_cache::store(const std::string& pipeline, const std::string& digest,
                        storage::cache_entry entry, double ttl_s) {
-  entry.expires_at_ms =
-      ttl_s > 0 ? entry.stored_at_ms + static_cast<int64_t>(ttl_s * 1000.0 + 0.5) : 0;
+  // A TTL past any clock this code will meet (or one that would overflow
+  // the milliseconds) is no expiry.
+  constexpr double forever_s = 1e12;  // ~31 700 years
+  entry.expires_at_ms = ttl_s > 0 && ttl_s < forever_s
+                            ? entry.stored_at_ms + static_cast<int64_t>(ttl_s * 1000.0 + 0.5)
+                            : 0;
   storage::write_batch batch;
   batch.put(storage::column_family::cache, storage::cache_key(pipeline, digest),
             storage::encode_cache_entry(entry));

@@ -1,6 +1,6 @@
 #include "storage/cache_records.hpp"
 
-#include <cassert>
+#include <stdexcept>
 #include <vector>
 
 #include "storage/keys.hpp"
@@ -15,7 +15,9 @@ std::string cache_prefix(std::string_view pipeline) {
 }
 
 std::string cache_key(std::string_view pipeline, std::string_view digest) {
-  assert(digest.size() == cache_digest_size);
+  if (digest.size() != cache_digest_size)
+    throw std::invalid_argument("cache key: a digest of " + std::to_string(digest.size()) +
+                                " bytes (want " + std::to_string(cache_digest_size) + ")");
   return cache_prefix(pipeline).append(digest);
 }
 

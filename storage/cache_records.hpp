@@ -44,7 +44,8 @@ struct cache_entry {
 /// `pipeline` + 0x00: the prefix of every key of that pipeline's entries.
 std::string cache_prefix(std::string_view pipeline);
 
-/// The key of an entry. Precondition: `digest` is cache_digest_size bytes.
+/// The key of an entry; throws std::invalid_argument unless `digest` is
+/// cache_digest_size bytes (a programming error).
 std::string cache_key(std::string_view pipeline, std::string_view digest);
 
 std::string encode_cache_entry(const cache_entry& entry);

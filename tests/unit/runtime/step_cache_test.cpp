@@ -156,6 +156,17 @@ TEST_F(StepFingerprintModel, AgentTypeAloneAndACommandsDirectory) {
   EXPECT_EQ(step_fingerprint(moved, moved.steps[2]), p->steps[2].cache_fingerprint);
 }
 
+TEST_F(StepFingerprintModel, BytesThatAreNotUtf8AreNotCollapsed) {
+  // As JSON text both templates would read "x\uFFFD {{ input }}".
+  auto p = load_ok(base_yaml);
+  ASSERT_TRUE(p);
+  pipeline a = *p;
+  pipeline b = *p;
+  a.agents.at("code").config["code"] = "'x\xff' .. input";
+  b.agents.at("code").config["code"] = "'x\xfe' .. input";
+  EXPECT_NE(step_fingerprint(a, a.steps[2]), step_fingerprint(b, b.steps[2]));
+}
+
 class AssignCacheFingerprints : public LoaderFixture {};
 
 TEST_F(AssignCacheFingerprints, ReachCachedStepsAtAnyDepthOnly) {
@@ -338,6 +349,13 @@ TEST_F(StepCacheStore, NonPositiveTtlNeverExpires) {
   EXPECT_EQ(cache_->find("zero", digest_, far), std::optional<value>("kept"));
   EXPECT_EQ(cache_->find("negative", digest_, far), std::optional<value>("kept too"));
   EXPECT_TRUE(raw("zero"));
+}
+
+TEST_F(StepCacheStore, ATtlTooLongForTheClockNeverExpires) {
+  // ttl_s * 1000 past INT64_MAX would overflow into the past.
+  cache_->store("huge", digest_, entry("kept", now), 1e20);
+  EXPECT_EQ(cache_->find("huge", digest_, now + 1), std::optional<value>("kept"));
+  EXPECT_EQ(cache_->find("huge", digest_, INT64_MAX - 1), std::optional<value>("kept"));
 }
 
 TEST_F(StepCacheStore, CorruptEntryMissesAndIsDeleted) {
