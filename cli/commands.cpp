@@ -4,13 +4,16 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
 
 #include "cli/interrupts.hpp"
+#include "cli/live_output.hpp"
 #include "caudal/engine.hpp"
+#include "runtime/replay.hpp"
 #include "runtime/usage_budget.hpp"
 #include "runtime/graph.hpp"
 #include "storage/db_location.hpp"
@@ -132,19 +135,34 @@ int run_command(const global_options& globals, const run_options& o) {
 }
 
 int execute(engine& eng, interrupt_watch& interrupts, const run_request& request, bool as_json) {
-  auto handle = eng.start(request);
+  auto terminal = detect_terminal();
+  std::shared_ptr<live_output> live;
+  const run_request* to_start = &request;
+  run_request live_request;
+  if (is_live_output(terminal, as_json)) {
+    // Shared with the callback: a cancelled run's helper threads may still
+    // deliver a late chunk after wait() returned (finish() then ignores it).
+    live = std::make_shared<live_output>(
+        live_output::for_terminal(terminal, request.pipeline->steps.size(),
+                                  request.replay ? request.replay->spent() : usage{}));
+    live_request = request;
+    live_request.on_event = [live](const run_event& e) { live->on_event(e); };
+    to_start = &live_request;
+  }
+  auto handle = eng.start(*to_start);
   interrupts.on_signal([handle]() mutable { handle.cancel(); });
   auto outcome = handle.wait();
   interrupts.on_signal(nullptr);  // the handle must not outlive the engine
-  print_outcome(outcome, as_json);
+  bool is_output_shown = live && live->finish(outcome);
+  print_outcome(outcome, as_json, is_output_shown);
   return exit_code_for(outcome.status);
 }
 
-void print_outcome(const run_outcome& outcome, bool as_json) {
+void print_outcome(const run_outcome& outcome, bool as_json, bool is_output_shown) {
   if (as_json) {
     std::cout << to_text(value(outcome)) << '\n';
   } else if (outcome.status == run_status::completed) {
-    print_output(outcome.output);
+    if (!is_output_shown) print_output(outcome.output);
   } else if (outcome.status == run_status::paused) {
     // What the humans are asked, and how to answer.
     std::cout << outcome.error << '\n';

@@ -75,12 +75,16 @@ class interrupt_watch;
 int exit_code_for(run_status s);
 
 /// Runs `request` on `eng` (Ctrl-C cancels it), prints its outcome like
-/// `caudal run` does, and returns the exit code.
+/// `caudal run` does, and returns the exit code. On a terminal without
+/// `as_json`, streamed chunks and a progress line are shown while it runs
+/// (cli/live_output.hpp).
 int execute(engine& eng, interrupt_watch& interrupts, const run_request& request, bool as_json);
 
 /// The output (a string raw, anything else as JSON), or with `as_json` the
 /// whole result; a run that did not complete says why on stderr.
-void print_outcome(const run_outcome& outcome, bool as_json);
+/// `is_output_shown`: the output was streamed live exactly as it is, so a
+/// completed run prints nothing more.
+void print_outcome(const run_outcome& outcome, bool as_json, bool is_output_shown = false);
 
 // -- the commands -------------------------------------------------------------
 
