@@ -59,6 +59,12 @@ caf::behavior attempt_actor(attempt_self* self, attempt_plan plan, attempt_reque
 
 }  // namespace
 
+caf::actor spawn_attempt_actor(caf::actor_system& sys, attempt_plan plan, attempt_request req,
+                               caf::actor supervisor, std::shared_ptr<blocking_pool> pool) {
+  return sys.spawn(attempt_actor, std::move(plan), std::move(req), std::move(supervisor),
+                   std::move(pool));
+}
+
 attempt_launcher local_attempt_launcher(std::shared_ptr<blocking_pool> pool) {
   return [pool](caf::local_actor* supervisor, const attempt_plan& plan,
                 const attempt_request& req) {

@@ -121,6 +121,12 @@ struct run_env {
 /// whose blocking agents run on `pool`.
 attempt_launcher local_attempt_launcher(std::shared_ptr<blocking_pool> pool);
 
+/// Spawns an attempt actor that answers `supervisor` (possibly on another
+/// node) with its attempt_result and chunks, then quits; a worker's executor
+/// runs attempts with it.
+caf::actor spawn_attempt_actor(caf::actor_system& sys, attempt_plan plan, attempt_request req,
+                               caf::actor supervisor, std::shared_ptr<blocking_pool> pool);
+
 /// Spawns the actor running one scope (a list of steps) of a run: the
 /// top-level pipeline, or later a loop iteration, branch or map item.
 /// It answers `parent` with one `run_outcome` and quits; `cancel_atom` stops it.

@@ -33,6 +33,31 @@ struct run_options {
   bool as_json = false;
   std::optional<double> max_cost;
   std::optional<int64_t> max_tokens;
+  /// A cluster run (SPEC §6): workers, and how to authenticate to them.
+  std::string cluster;  ///< "host:port,host:port"
+  std::string tls_dir;
+  std::string name;
+  bool is_insecure = false;
+  size_t local_slots = 0;
+  double cluster_wait_s = 30;
+};
+
+struct worker_cli_options {
+  std::string listen;
+  size_t slots = 0;
+  std::string name;
+  std::string workdir;
+  std::string tls_dir;
+  bool is_insecure = false;
+  bool is_log_level_given = false;
+};
+
+struct cluster_status_options {
+  std::string cluster;
+  std::string tls_dir;
+  std::string name;
+  bool is_insecure = false;
+  bool as_json = false;
 };
 
 struct validate_options {
@@ -99,5 +124,16 @@ int cache_clear_command(const global_options& globals, const cache_options& opti
 /// Prints the pipeline as a diagram (runtime/graph.hpp); a load error prints
 /// the diagnostics on stderr and returns exit_invalid.
 int graph_command(const global_options& globals, const graph_options& options);
+
+/// `caudal worker`: serves attempts until SIGTERM/SIGINT; prints
+/// "caudal worker NAME listening on HOST:PORT with N slots" once it listens.
+int worker_command(const global_options& globals, const worker_cli_options& options);
+/// `caudal cluster status`: the workers as a coordinator sees them.
+int cluster_status_command(const global_options& globals, const cluster_status_options& options);
+/// The engine options of a cluster run: an error printed and nullopt when
+/// the addresses or the security settings are refused.
+std::optional<cluster_options> cluster_from_flags(const std::string& list,
+                                                  const std::string& tls_dir,
+                                                  const std::string& name, bool is_insecure);
 
 }  // namespace caudal::cli

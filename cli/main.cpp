@@ -38,6 +38,20 @@ int main(int argc, char** argv) {
                       "run-wide token limit (can only tighten the pipeline's)")
       ->check(CLI::NonNegativeNumber);
   run_cmd->add_flag("--json", run.as_json, "print the whole result as JSON");
+  run_cmd->add_option("--cluster", run.cluster,
+                      "run parallel branches and map items on these workers (HOST:PORT,...)");
+  auto* run_tls = run_cmd->add_option("--tls", run.tls_dir,
+                                      "certificate directory (caudal cert) for mutual TLS");
+  run_cmd->add_option("--name", run.name, "this node's certificate name in the --tls directory");
+  run_cmd->add_flag("--insecure", run.is_insecure,
+                    "no TLS: for local development and tests only; refused unless every "
+                    "address is a loopback address")
+      ->excludes(run_tls);
+  run_cmd->add_option("--local-slots", run.local_slots,
+                      "slots of this process for placed work (default 0 with --cluster)");
+  run_cmd->add_option("--cluster-wait", run.cluster_wait_s,
+                      "seconds placed work waits when no worker is up (default 30)")
+      ->check(CLI::NonNegativeNumber);
   run_cmd->add_option("--durability", run.durability,
                       "strict (fsync every journal write) or relaxed (no fsync: a machine "
                       "crash may lose the last steps)")
@@ -86,6 +100,38 @@ int main(int argc, char** argv) {
   auto* cache_clear_cmd = cache_cmd->add_subcommand("clear", "drop stored step outputs");
   cache_clear_cmd->add_option("--pipeline", cache.pipeline, "only this pipeline's entries");
 
+  caudal::cli::worker_cli_options worker;
+  auto* worker_cmd = app.add_subcommand("worker", "serve attempts to cluster coordinators");
+  worker_cmd->add_option("--listen", worker.listen, "HOST:PORT to listen on (port 0: any)")
+      ->required();
+  worker_cmd->add_option("--slots", worker.slots, "attempts at once (default: the cores)");
+  worker_cmd->add_option("--name", worker.name,
+                         "the node's name (CAUDAL_NODE; with --tls its certificate name; "
+                         "default HOST:PORT)");
+  worker_cmd->add_option("--workdir", worker.workdir,
+                         "where command agents run and ./programs resolve (default: here)");
+  auto* worker_tls = worker_cmd->add_option("--tls", worker.tls_dir,
+                                            "certificate directory (caudal cert) for mutual TLS");
+  worker_cmd->add_flag("--insecure", worker.is_insecure,
+                       "no TLS: for local development and tests only; refused unless "
+                       "--listen is a loopback address")
+      ->excludes(worker_tls);
+
+  caudal::cli::cluster_status_options cluster_status;
+  auto* cluster_cmd = app.add_subcommand("cluster", "a cluster's workers");
+  cluster_cmd->require_subcommand(1);
+  auto* cluster_status_cmd =
+      cluster_cmd->add_subcommand("status", "list workers, slots in use and health");
+  cluster_status_cmd->add_option("--cluster", cluster_status.cluster, "HOST:PORT,...")
+      ->required();
+  auto* status_tls = cluster_status_cmd->add_option("--tls", cluster_status.tls_dir,
+                                                    "certificate directory (caudal cert)");
+  cluster_status_cmd->add_option("--name", cluster_status.name, "this node's certificate name");
+  cluster_status_cmd->add_flag("--insecure", cluster_status.is_insecure,
+                               "no TLS (loopback addresses only)")
+      ->excludes(status_tls);
+  cluster_status_cmd->add_flag("--json", cluster_status.as_json, "print the list as JSON");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -103,5 +149,10 @@ int main(int argc, char** argv) {
   if (*show_cmd) return caudal::cli::show_command(globals, show);
   if (*graph_cmd) return caudal::cli::graph_command(globals, graph);
   if (*cache_clear_cmd) return caudal::cli::cache_clear_command(globals, cache);
+  if (*worker_cmd) {
+    worker.is_log_level_given = app.get_option("--log-level")->count() > 0;
+    return caudal::cli::worker_command(globals, worker);
+  }
+  if (*cluster_status_cmd) return caudal::cli::cluster_status_command(globals, cluster_status);
   return caudal::cli::exit_invalid;
 }

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "messages/usage.hpp"
 #include "messages/value.hpp"
@@ -70,19 +71,23 @@ struct attempt_result {
   /// The least wait before the next attempt that the agent's server asked
   /// for (HTTP `Retry-After`), in seconds; 0 when it asked nothing.
   double retry_after_s = 0;
+  /// Cluster workers lost while they ran this attempt, in order: it ran
+  /// again elsewhere (on `node`), not counted as a retry (SPEC §6).
+  std::vector<std::string> lost_nodes;
 
   bool success() const { return failure == failure_class::none; }
 
   friend bool operator==(const attempt_result&, const attempt_result&) = default;
 
   MSGPACK_DEFINE_MAP(step_path, attempt, failure, error_kind, feedback, output, usage, latency_s,
-                     node, retry_after_s)
+                     node, retry_after_s, lost_nodes)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, attempt_result& x) {
   return f(caf::meta::type_name("attempt_result"), x.step_path, x.attempt, x.failure,
-           x.error_kind, x.feedback, x.output, x.usage, x.latency_s, x.node, x.retry_after_s);
+           x.error_kind, x.feedback, x.output, x.usage, x.latency_s, x.node, x.retry_after_s,
+           x.lost_nodes);
 }
 
 void to_json(value& j, const attempt_request& r);

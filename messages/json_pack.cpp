@@ -101,7 +101,7 @@ void pack_as_json(json_packer& o, const attempt_request& r) {
 }
 
 void pack_as_json(json_packer& o, const attempt_result& r) {
-  o.pack_map(r.retry_after_s > 0 ? 11 : 10);
+  o.pack_map(10 + (r.retry_after_s > 0 ? 1 : 0) + (r.lost_nodes.empty() ? 0 : 1));
   key(o, "step_path");
   str(o, r.step_path);
   key(o, "attempt");
@@ -125,6 +125,11 @@ void pack_as_json(json_packer& o, const attempt_result& r) {
   if (r.retry_after_s > 0) {
     key(o, "retry_after_s");
     float64(o, r.retry_after_s);
+  }
+  if (!r.lost_nodes.empty()) {
+    key(o, "lost_nodes");
+    o.pack_array(static_cast<uint32_t>(r.lost_nodes.size()));
+    for (const auto& n : r.lost_nodes) str(o, n);
   }
 }
 

@@ -101,6 +101,7 @@ void to_json(value& j, const attempt_result& r) {
             {"output", r.output},       {"usage", r.usage},
             {"latency_s", r.latency_s}, {"node", r.node}};
   if (r.retry_after_s > 0) j["retry_after_s"] = r.retry_after_s;
+  if (!r.lost_nodes.empty()) j["lost_nodes"] = r.lost_nodes;
 }
 
 void from_json(const value& j, attempt_result& r) {
@@ -114,6 +115,7 @@ void from_json(const value& j, attempt_result& r) {
   r.latency_s = j.value("latency_s", 0.0);
   r.node = j.value("node", std::string{});
   r.retry_after_s = j.value("retry_after_s", 0.0);
+  r.lost_nodes = j.value("lost_nodes", std::vector<std::string>{});
 }
 
 const char* to_string(run_status s) {

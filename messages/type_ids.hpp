@@ -41,6 +41,14 @@ using halt_atom = caf::atom_constant<caf::atom("halt")>;
 using scope_atom = caf::atom_constant<caf::atom("scope")>;
 using totals_atom = caf::atom_constant<caf::atom("totals")>;
 using root_atom = caf::atom_constant<caf::atom("root")>;
+// The cluster's protocol (cluster/): a coordinator greets a worker's
+// executor, asks its placement service for a slot, and places attempts.
+using hello_atom = caf::atom_constant<caf::atom("hello")>;
+using place_atom = caf::atom_constant<caf::atom("place")>;
+using acquire_atom = caf::atom_constant<caf::atom("acquire")>;
+using release_atom = caf::atom_constant<caf::atom("release")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
+using name_atom = caf::atom_constant<caf::atom("name")>;
 
 }  // namespace caudal
 

@@ -1,6 +1,8 @@
 #include "caudal/engine.hpp"
 
 #include <chrono>
+#include <filesystem>
+#include <stdexcept>
 #include <ctime>
 #include <future>
 #include <random>
@@ -8,6 +10,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
 #include "actors/journal.hpp"
@@ -19,6 +22,10 @@
 #include "runtime/engine_detail.hpp"
 #include "runtime/process_runner.hpp"
 #include "runtime/step_cache.hpp"
+#include "caudal/version.hpp"
+#include "cluster/executor.hpp"
+#include "cluster/node_config.hpp"
+#include "cluster/placement.hpp"
 #include "runtime/usage_budget.hpp"
 #include "storage/rocksdb_store.hpp"
 
@@ -29,7 +36,7 @@ using namespace engine_detail;
 namespace {
 
 struct engine_config : caf::actor_system_config {
-  explicit engine_config(size_t threads) {
+  engine_config(size_t threads, const std::optional<cluster_options>& cluster) {
     register_types(*this);
     // Measured on 2 cores (docs/performance.md): one scheduler thread with the
     // sharing policy beats two threads (cross-thread hand-offs on every hop)
@@ -39,8 +46,27 @@ struct engine_config : caf::actor_system_config {
     set("scheduler.max-threads", threads > 0 ? threads : size_t{1});
 
     set("logger.verbosity", caf::atom("quiet"));
+    if (cluster) {
+      cluster::node_settings node;
+      node.is_tls = !cluster->is_insecure;
+      if (node.is_tls) node.files = cluster::tls_files_in(cluster->tls_dir, cluster->name);
+      node.heartbeat_s = cluster->heartbeat_s;
+      node.connection_timeout_s = cluster->connection_timeout_s;
+      cluster::configure_node(*this, node);
+    }
   }
 };
+
+std::vector<cluster::worker_address> parse_workers(const cluster_options& c) {
+  std::vector<cluster::worker_address> out;
+  for (const auto& w : c.workers) {
+    auto parsed = parse_host_port(w);
+    if (auto* why = std::get_if<std::string>(&parsed)) throw std::invalid_argument(*why);
+    const auto& hp = std::get<host_port>(parsed);
+    out.push_back({hp.host, hp.port});
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -48,14 +74,40 @@ struct engine::impl {
   explicit impl(engine_options opts)
       : runner(opts.runner ? opts.runner : make_posix_process_runner()),
         registry(agent_registry::with_builtins(runner)),
-        config(opts.threads),
+        config(opts.threads, opts.cluster),
         system(config),
-        pool(std::make_shared<blocking_pool>()) {}
+        pool(std::make_shared<blocking_pool>()) {
+    if (opts.cluster) start_cluster(*opts.cluster);
+  }
+
+  // The placement actor connects to the workers at once, so they are up by
+  // the time the first branch is placed.
+  void start_cluster(const cluster_options& c) {
+    cluster::placement_config pc;
+    pc.workers = parse_workers(c);
+    pc.version = version_string;
+    pc.is_tls = !c.is_insecure;
+    pc.wait = std::chrono::milliseconds{static_cast<int64_t>(c.wait_s * 1000)};
+    if (c.local_slots > 0) {
+      cluster::executor_config ec;
+      ec.name = c.name.empty() ? "local" : c.name;
+      ec.slots = c.local_slots;
+      ec.workdir = std::filesystem::current_path().string();
+      ec.version = version_string;
+      ec.agents = registry;
+      ec.pool = pool;
+      pc.local_executor = cluster::spawn_executor(system, std::move(ec));
+      pc.local_name = c.name.empty() ? "local" : c.name;
+      pc.local_slots = c.local_slots;
+    }
+    placement = cluster::spawn_placement(system, std::move(pc));
+  }
 
   ~impl() {
     // The journal holds the store; let it go before the pool drains.
     if (journal) caf::anon_send_exit(journal, caf::exit_reason::user_shutdown);
     journal = nullptr;
+    if (placement) caf::anon_send_exit(placement, caf::exit_reason::user_shutdown);
   }
 
   std::shared_ptr<process_runner> runner;
@@ -68,6 +120,7 @@ struct engine::impl {
   std::shared_ptr<storage::kv_store> store;
   std::shared_ptr<step_cache> cache;
   caf::actor journal;
+  caf::actor placement;  // with a cluster (cluster/placement.hpp)
 };
 
 engine::engine(engine_options options) : impl_(std::make_unique<impl>(std::move(options))) {}
@@ -91,6 +144,16 @@ void engine::attach_database(std::shared_ptr<storage::kv_store> store, bool is_s
 }
 
 storage::kv_store* engine::database() { return impl_->store.get(); }
+
+value engine::cluster_status() {
+  if (!impl_->placement) return nullptr;
+  caf::scoped_actor self{impl_->system};
+  value out;
+  self->request(impl_->placement, std::chrono::seconds{10}, status_atom::value)
+      .receive([&](value& v) { out = std::move(v); },
+               [&](caf::error& err) { out = value{{"error", impl_->system.render(err)}}; });
+  return out;
+}
 
 std::optional<std::string> engine::journal(const run_event& event) {
   if (!impl_->journal) return std::string{"no database is open"};
@@ -158,6 +221,15 @@ run_handle engine::start(const run_request& request) {
   env->replay = request.replay;
   env->cache = impl_->cache;
   env->launch = local_attempt_launcher(impl_->pool);
+  if (impl_->placement) {
+    auto c = std::make_shared<cluster::cluster_context>();
+    c->placement = impl_->placement;
+    c->pipeline_source = request.pipeline->source;
+    c->pipeline_file = request.pipeline->file;
+    c->pipeline_key = std::to_string(std::hash<std::string>{}(c->pipeline_source)) + "-" +
+                      std::to_string(c->pipeline_source.size());
+    env->launch = cluster::cluster_launcher(std::move(env->launch), std::move(c));
+  }
   const usage_limits limits = tighten(request.pipeline->limits, request.limits);
   env->is_cost_limited = pipeline_has_cost_limit(*request.pipeline, limits);
   if (has_limits(limits) || pipeline_has_limits(*request.pipeline))

@@ -53,9 +53,9 @@ std::variant<std::string, engine::resume_result> pause_answered(const run_trace&
     return refused(refusal::answer_refused, "run " + run_id + " is not waiting for an answer");
   std::string path = request.step;
   if (path.empty() && pending.size() > 1)
-    return refused(refusal::answer_refused, "several pauses wait in run " + run_id + " (" +
-                                                list_paths(pending) +
-                                                "); say which step the answer is for");
+    return refused(refusal::answer_ambiguous, "several pauses wait in run " + run_id + " (" +
+                                                  list_paths(pending) +
+                                                  "); say which step the answer is for");
   if (path.empty()) path = pending.begin()->first;
   auto it = pending.find(path);
   if (it == pending.end())
@@ -71,6 +71,12 @@ std::variant<std::string, engine::resume_result> pause_answered(const run_trace&
 }  // namespace
 
 engine::resume_result engine::resume(const resume_request& request) {
+  auto prepared = prepare_resume(request);
+  if (prepared.request) prepared.handle = start(*prepared.request);
+  return prepared;
+}
+
+engine::resume_result engine::prepare_resume(const resume_request& request) {
   storage::kv_store* db = database();
   if (db == nullptr) return refused(refusal::no_database, "no database is open");
   auto trace = load_trace(*db, request.run_id);
@@ -117,9 +123,9 @@ engine::resume_result engine::resume(const resume_request& request) {
   run.replay = std::move(replay);
   run.started_at_ms = h.started_at_ms;
   run.limits = {h.max_cost_usd, h.max_tokens};
-  resume_result started;
-  started.handle = start(run);
-  return started;
+  resume_result prepared;
+  prepared.request = std::move(run);
+  return prepared;
 }
 
 resumable_runs engine::find_resumable() {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "caudal/cluster.hpp"
 #include "messages/run.hpp"
 #include "caudal/agent.hpp"
 #include "runtime/loader.hpp"
@@ -31,6 +32,12 @@ struct engine_options {
   size_t threads = 0;
   /// Runs command agents; null = the real posix runner.
   std::shared_ptr<process_runner> runner;
+  /// Makes this engine a cluster coordinator (SPEC §6): attempts of steps
+  /// inside parallel branches and map items (and of steps with
+  /// `placement: cluster`) run on these workers. Check it first with
+  /// check_node_security; the constructor throws std::invalid_argument
+  /// for options it cannot use.
+  std::optional<cluster_options> cluster;
 };
 
 struct run_request {
@@ -138,6 +145,16 @@ class engine {
   struct resume_result;
   resume_result resume(const resume_request& request);
 
+  /// resume without starting: the checks, the answer journaled, and the
+  /// run_request that continues the run (`request` in the result), for a
+  /// caller that sets up more before it starts it (the CLI's live output).
+  resume_result prepare_resume(const resume_request& request);
+
+  /// With engine_options::cluster: the workers as the coordinator sees them
+  /// now, one object each {address, name, state, slots, busy, error};
+  /// null without a cluster.
+  value cluster_status();
+
   /// What the open database holds to resume.
   resumable_runs find_resumable();
 
@@ -158,6 +175,7 @@ struct engine::resume_result {
     unreadable,        ///< its journal does not decode (the message names run and record)
     already_ended,     ///< `ended` holds the outcome it ended with
     answer_refused,    ///< no pause waits for it, or it does not match the schema
+    answer_ambiguous,  ///< several pauses wait: resume_request::step must say which
     invalid_pipeline,  ///< its journaled pipeline no longer loads (`errors`)
   };
   refusal why = refusal::none;
@@ -165,6 +183,8 @@ struct engine::resume_result {
   /// to resume").
   std::string message;
   std::optional<run_handle> handle;
+  /// What continues the run (prepare_resume; resume starts it).
+  std::optional<run_request> request;
   std::optional<run_outcome> ended;
   diagnostics errors;
 };

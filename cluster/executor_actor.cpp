@@ -1,0 +1,132 @@
+// The worker's executor (cluster/executor.hpp): loads each pipeline once,
+// runs placed attempts as local attempt actors, counts its slots by
+// monitoring them.
+
+#include <filesystem>
+#include <map>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/run_env.hpp"
+#include "caudal/agent.hpp"
+#include "cluster/executor.hpp"
+#include "messages/type_ids.hpp"
+#include "runtime/loader.hpp"
+
+namespace caudal::cluster {
+
+namespace {
+
+// Pipelines kept loaded; a long-lived worker serving many runs drops the
+// oldest beyond this.
+constexpr size_t max_pipelines = 64;
+
+struct running_attempt {
+  caf::actor actor;
+  std::string what;  // "run/path#attempt", for the log
+  std::chrono::steady_clock::time_point started;
+};
+
+struct executor_state {
+  static inline const char* name = "caudal.executor";
+  executor_config config;
+  std::map<std::string, std::shared_ptr<const pipeline>> pipelines;
+  std::vector<std::string> pipeline_order;  // oldest first
+  std::map<caf::actor_addr, running_attempt> running;
+};
+
+using executor_self = caf::stateful_actor<executor_state>;
+
+caf::error refuse(std::string why) { return caf::make_error(caf::sec::runtime_error, std::move(why)); }
+
+// The pipeline under `key`, loading `source` when it is new. Relative
+// program paths resolve in the worker's workdir, not the coordinator's.
+std::shared_ptr<const pipeline> pipeline_for(executor_state& st, const std::string& key,
+                                             const std::string& source, const std::string& file,
+                                             std::string& why) {
+  if (auto it = st.pipelines.find(key); it != st.pipelines.end()) return it->second;
+  if (source.empty()) {
+    why = unknown_pipeline;
+    return nullptr;
+  }
+  auto name = std::filesystem::path(file).filename().string();
+  auto loaded = load_pipeline_text(source, st.config.workdir + "/" + name, *st.config.agents);
+  if (!loaded.ok()) {
+    why = "the pipeline does not load on worker " + st.config.name + ": " +
+          loaded.errors.front().to_string();
+    return nullptr;
+  }
+  if (st.pipeline_order.size() >= max_pipelines) {
+    st.pipelines.erase(st.pipeline_order.front());
+    st.pipeline_order.erase(st.pipeline_order.begin());
+  }
+  st.pipelines[key] = loaded.pipeline;
+  st.pipeline_order.push_back(key);
+  return loaded.pipeline;
+}
+
+caf::behavior executor_actor(executor_self* self, executor_config config) {
+  self->state.config = std::move(config);
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& st = self->state;
+    auto it = st.running.find(msg.source);
+    if (it == st.running.end()) return;
+    std::chrono::duration<double> took = std::chrono::steady_clock::now() - it->second.started;
+    spdlog::info("attempt {} ended after {:.3f} s ({} of {} slots busy)", it->second.what,
+                 took.count(), st.running.size() - 1, st.config.slots);
+    st.running.erase(it);
+  });
+  return {
+      [self](hello_atom, const std::string& version)
+          -> caf::result<std::string, uint32_t, std::string> {
+        const auto& c = self->state.config;
+        if (version != c.version) {
+          spdlog::error("refused a coordinator of Caudal {} (this worker runs {})", version,
+                        c.version);
+          return refuse("worker " + c.name + " runs Caudal " + c.version +
+                        ", the coordinator runs " + version);
+        }
+        return {c.name, static_cast<uint32_t>(c.slots), c.version};
+      },
+      [self](place_atom, const std::string& key, const std::string& source,
+             const std::string& file, attempt_request& req,
+             caf::actor& supervisor) -> caf::result<caf::actor> {
+        auto& st = self->state;
+        if (st.running.size() >= st.config.slots) return refuse(executor_busy);
+        std::string why;
+        auto pipe = pipeline_for(st, key, source, file, why);
+        if (!pipe) return refuse(why);
+        auto plan = make_attempt_plan(pipe, req.step_locator, st.config.agents);
+        plan.node = st.config.name;
+        auto what = req.run_id + "/" + req.step_path + "#" + std::to_string(req.attempt);
+        auto attempt = spawn_attempt_actor(self->system(), std::move(plan), std::move(req),
+                                           std::move(supervisor), st.config.pool);
+        self->monitor(attempt);
+        st.running[attempt.address()] = {attempt, what, std::chrono::steady_clock::now()};
+        spdlog::info("attempt {} started ({} of {} slots busy)", what, st.running.size(),
+                     st.config.slots);
+        return attempt;
+      },
+      [self](name_atom, std::string& name) { self->state.config.name = std::move(name); },
+      [self](cancel_atom) {
+        for (auto& [addr, a] : self->state.running) self->send(a.actor, cancel_atom::value);
+      },
+      [self](status_atom) -> caf::result<std::string, uint32_t, uint32_t> {
+        const auto& st = self->state;
+        return {st.config.name, static_cast<uint32_t>(st.config.slots),
+                static_cast<uint32_t>(st.running.size())};
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_executor(caf::actor_system& sys, executor_config config) {
+  return sys.spawn(executor_actor, std::move(config));
+}
+
+}  // namespace caudal::cluster

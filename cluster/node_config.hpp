@@ -1,0 +1,32 @@
+#pragma once
+/// The CAF configuration every cluster node shares: Caudal's types, the
+/// middleman (with the openssl module for TLS), heartbeats.
+
+#include <string>
+
+#include <caf/fwd.hpp>
+
+namespace caudal::cluster {
+
+struct tls_files {
+  std::string ca;
+  std::string certificate;
+  std::string key;
+};
+
+/// DIR/ca.crt, DIR/NAME.crt, DIR/NAME.key (the layout `caudal cert` writes).
+tls_files tls_files_in(const std::string& dir, const std::string& name);
+
+struct node_settings {
+  bool is_tls = false;
+  tls_files files;
+  double heartbeat_s = 0.5;
+  double connection_timeout_s = 2;
+};
+
+/// Loads the middleman (and the openssl manager with `files` when is_tls)
+/// and sets the heartbeat and the connection timeout. Both ends of a
+/// connection need the heartbeat (docs/cluster-tls.md).
+void configure_node(caf::actor_system_config& cfg, const node_settings& settings);
+
+}  // namespace caudal::cluster
