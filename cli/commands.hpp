@@ -92,6 +92,12 @@ struct cache_options {
   std::optional<std::string> pipeline;  ///< only this pipeline's entries
 };
 
+struct cert_options {
+  std::string dir;
+  std::string name;  ///< create-node only
+  bool overwrite = false;
+};
+
 // -- shared by the commands ---------------------------------------------------
 
 class interrupt_watch;
@@ -124,6 +130,11 @@ int cache_clear_command(const global_options& globals, const cache_options& opti
 /// Prints the pipeline as a diagram (runtime/graph.hpp); a load error prints
 /// the diagnostics on stderr and returns exit_invalid.
 int graph_command(const global_options& globals, const graph_options& options);
+/// `caudal cert create-ca DIR` / `create-node DIR NAME` (cluster/certs.hpp):
+/// prints "wrote PATH" per file; exit_invalid for a bad NAME, a refused
+/// overwrite or a missing CA (the message says which), exit_failed otherwise.
+int cert_create_ca_command(const cert_options& options);
+int cert_create_node_command(const cert_options& options);
 
 /// `caudal worker`: serves attempts until SIGTERM/SIGINT; prints
 /// "caudal worker NAME listening on HOST:PORT with N slots" once it listens.

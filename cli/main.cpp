@@ -100,6 +100,18 @@ int main(int argc, char** argv) {
   auto* cache_clear_cmd = cache_cmd->add_subcommand("clear", "drop stored step outputs");
   cache_clear_cmd->add_option("--pipeline", cache.pipeline, "only this pipeline's entries");
 
+  caudal::cli::cert_options cert;
+  auto* cert_cmd = app.add_subcommand("cert", "certificates for a cluster (mutual TLS)");
+  cert_cmd->require_subcommand(1);
+  auto* cert_ca_cmd = cert_cmd->add_subcommand("create-ca", "write DIR/ca.crt and DIR/ca.key");
+  cert_ca_cmd->add_option("dir", cert.dir, "certificate directory")->required();
+  cert_ca_cmd->add_flag("--overwrite", cert.overwrite, "replace existing files");
+  auto* cert_node_cmd = cert_cmd->add_subcommand(
+      "create-node", "write DIR/NAME.crt and DIR/NAME.key, signed by the CA");
+  cert_node_cmd->add_option("dir", cert.dir, "certificate directory (holding the CA)")->required();
+  cert_node_cmd->add_option("name", cert.name, "the node's name")->required();
+  cert_node_cmd->add_flag("--overwrite", cert.overwrite, "replace existing files");
+
   caudal::cli::worker_cli_options worker;
   auto* worker_cmd = app.add_subcommand("worker", "serve attempts to cluster coordinators");
   worker_cmd->add_option("--listen", worker.listen, "HOST:PORT to listen on (port 0: any)")
@@ -154,5 +166,7 @@ int main(int argc, char** argv) {
     return caudal::cli::worker_command(globals, worker);
   }
   if (*cluster_status_cmd) return caudal::cli::cluster_status_command(globals, cluster_status);
+  if (*cert_ca_cmd) return caudal::cli::cert_create_ca_command(cert);
+  if (*cert_node_cmd) return caudal::cli::cert_create_node_command(cert);
   return caudal::cli::exit_invalid;
 }
