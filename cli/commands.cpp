@@ -114,12 +114,7 @@ int run_command(const global_options& globals, const run_options& o) {
     context = std::move(*parsed);
   }
   engine_options options;
-  if (!o.cluster.empty()) {
-    options.cluster = cluster_from_flags(o.cluster, o.tls_dir, o.name, o.is_insecure);
-    if (!options.cluster) return exit_invalid;
-    options.cluster->local_slots = o.local_slots;
-    options.cluster->wait_s = o.cluster_wait_s;
-  }
+  if (!apply_cluster_flags(o.cluster, options)) return exit_invalid;
   interrupt_watch interrupts;  // before the engine, so its threads inherit the mask
   engine eng{options};
   auto loaded = eng.load_file(o.file);

@@ -22,6 +22,16 @@ struct global_options {
   std::string log_level = "warn";
 };
 
+/// A cluster run's flags (SPEC §6): workers, and how to authenticate to them.
+struct cluster_flags {
+  std::string workers;  ///< "host:port,host:port"; empty: not a cluster run
+  std::string tls_dir;
+  std::string name;
+  bool is_insecure = false;
+  size_t local_slots = 0;
+  double wait_s = 30;
+};
+
 struct run_options {
   std::string file;
   std::string durability = "strict";
@@ -33,13 +43,7 @@ struct run_options {
   bool as_json = false;
   std::optional<double> max_cost;
   std::optional<int64_t> max_tokens;
-  /// A cluster run (SPEC §6): workers, and how to authenticate to them.
-  std::string cluster;  ///< "host:port,host:port"
-  std::string tls_dir;
-  std::string name;
-  bool is_insecure = false;
-  size_t local_slots = 0;
-  double cluster_wait_s = 30;
+  cluster_flags cluster;
 };
 
 struct worker_cli_options {
@@ -53,10 +57,7 @@ struct worker_cli_options {
 };
 
 struct cluster_status_options {
-  std::string cluster;
-  std::string tls_dir;
-  std::string name;
-  bool is_insecure = false;
+  cluster_flags cluster;
   bool as_json = false;
 };
 
@@ -76,6 +77,7 @@ struct resume_options {
   std::string input_text;  ///< an answer to a pause, as text
   std::string input_json;  ///< an answer to a pause, as JSON
   std::string step;        ///< which pause it answers (when several wait)
+  cluster_flags cluster;   ///< the workers a cluster run continues on
 };
 
 struct runs_options {
@@ -125,6 +127,16 @@ int resume_command(const global_options& globals, const resume_options& options)
 int show_command(const global_options& globals, const show_options& options);
 int run_command(const global_options& globals, const run_options& options);
 int validate_command(const global_options& globals, const validate_options& options);
+/// `caudal worker`: serves attempts until SIGTERM/SIGINT; prints
+/// "caudal worker NAME listening on HOST:PORT with N slots" once it listens.
+int worker_command(const global_options& globals, const worker_cli_options& options);
+/// `caudal cluster status`: the workers as a coordinator sees them.
+int cluster_status_command(const global_options& globals, const cluster_status_options& options);
+/// The engine options for `flags`: nothing to do without --cluster (true);
+/// false after printing why the addresses or the security settings are
+/// refused.
+bool apply_cluster_flags(const cluster_flags& flags, engine_options& options);
+
 /// `caudal cache clear`: prints how many entries it removed.
 int cache_clear_command(const global_options& globals, const cache_options& options);
 /// Prints the pipeline as a diagram (runtime/graph.hpp); a load error prints
@@ -135,16 +147,5 @@ int graph_command(const global_options& globals, const graph_options& options);
 /// overwrite or a missing CA (the message says which), exit_failed otherwise.
 int cert_create_ca_command(const cert_options& options);
 int cert_create_node_command(const cert_options& options);
-
-/// `caudal worker`: serves attempts until SIGTERM/SIGINT; prints
-/// "caudal worker NAME listening on HOST:PORT with N slots" once it listens.
-int worker_command(const global_options& globals, const worker_cli_options& options);
-/// `caudal cluster status`: the workers as a coordinator sees them.
-int cluster_status_command(const global_options& globals, const cluster_status_options& options);
-/// The engine options of a cluster run: an error printed and nullopt when
-/// the addresses or the security settings are refused.
-std::optional<cluster_options> cluster_from_flags(const std::string& list,
-                                                  const std::string& tls_dir,
-                                                  const std::string& name, bool is_insecure);
 
 }  // namespace caudal::cli

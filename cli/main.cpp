@@ -10,6 +10,29 @@
 #include "caudal/version.hpp"
 #include "cli/commands.hpp"
 
+namespace {
+
+// --cluster and its companions, the same on `run`, `resume` and
+// `cluster status`.
+void add_cluster_flags(CLI::App* cmd, caudal::cli::cluster_flags& flags) {
+  cmd->add_option("--cluster", flags.workers,
+                  "run parallel branches and map items on these workers (HOST:PORT,...)");
+  auto* tls =
+      cmd->add_option("--tls", flags.tls_dir, "certificate directory (caudal cert), mutual TLS");
+  cmd->add_option("--name", flags.name, "this node's certificate name in the --tls directory");
+  cmd->add_flag("--insecure", flags.is_insecure,
+                "no TLS: for local development and tests only; refused unless every address "
+                "is a loopback address")
+      ->excludes(tls);
+  cmd->add_option("--local-slots", flags.local_slots,
+                  "slots of this process for placed work (default 0 with --cluster)");
+  cmd->add_option("--cluster-wait", flags.wait_s,
+                  "seconds placed work waits when no worker is up (default 30)")
+      ->check(CLI::NonNegativeNumber);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"caudal — a durable, distributed workflow engine for pipelines of agents"};
   app.require_subcommand(1);
@@ -38,20 +61,7 @@ int main(int argc, char** argv) {
                       "run-wide token limit (can only tighten the pipeline's)")
       ->check(CLI::NonNegativeNumber);
   run_cmd->add_flag("--json", run.as_json, "print the whole result as JSON");
-  run_cmd->add_option("--cluster", run.cluster,
-                      "run parallel branches and map items on these workers (HOST:PORT,...)");
-  auto* run_tls = run_cmd->add_option("--tls", run.tls_dir,
-                                      "certificate directory (caudal cert) for mutual TLS");
-  run_cmd->add_option("--name", run.name, "this node's certificate name in the --tls directory");
-  run_cmd->add_flag("--insecure", run.is_insecure,
-                    "no TLS: for local development and tests only; refused unless every "
-                    "address is a loopback address")
-      ->excludes(run_tls);
-  run_cmd->add_option("--local-slots", run.local_slots,
-                      "slots of this process for placed work (default 0 with --cluster)");
-  run_cmd->add_option("--cluster-wait", run.cluster_wait_s,
-                      "seconds placed work waits when no worker is up (default 30)")
-      ->check(CLI::NonNegativeNumber);
+  add_cluster_flags(run_cmd, run.cluster);
   run_cmd->add_option("--durability", run.durability,
                       "strict (fsync every journal write) or relaxed (no fsync: a machine "
                       "crash may lose the last steps)")
@@ -71,6 +81,7 @@ int main(int argc, char** argv) {
       resume_cmd->add_option("--input-json", resume.input_json, "the answer to a pause, as JSON");
   answer_text->excludes(answer_json);
   resume_cmd->add_option("--step", resume.step, "the path of the pause it answers");
+  add_cluster_flags(resume_cmd, resume.cluster);
 
   caudal::cli::runs_options runs;
   auto* runs_cmd = app.add_subcommand("runs", "list the runs in the database");
@@ -134,14 +145,7 @@ int main(int argc, char** argv) {
   cluster_cmd->require_subcommand(1);
   auto* cluster_status_cmd =
       cluster_cmd->add_subcommand("status", "list workers, slots in use and health");
-  cluster_status_cmd->add_option("--cluster", cluster_status.cluster, "HOST:PORT,...")
-      ->required();
-  auto* status_tls = cluster_status_cmd->add_option("--tls", cluster_status.tls_dir,
-                                                    "certificate directory (caudal cert)");
-  cluster_status_cmd->add_option("--name", cluster_status.name, "this node's certificate name");
-  cluster_status_cmd->add_flag("--insecure", cluster_status.is_insecure,
-                               "no TLS (loopback addresses only)")
-      ->excludes(status_tls);
+  add_cluster_flags(cluster_status_cmd, cluster_status.cluster);
   cluster_status_cmd->add_flag("--json", cluster_status.as_json, "print the list as JSON");
 
   try {

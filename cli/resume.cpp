@@ -66,8 +66,10 @@ int resume_command(const global_options& globals, const resume_options& o) {
     std::cerr << "caudal: resume needs a run id or --all\n";
     return exit_invalid;
   }
+  engine_options options;
+  if (!apply_cluster_flags(o.cluster, options)) return exit_invalid;
   interrupt_watch interrupts;  // before the engine, so its threads inherit the mask
-  engine eng;
+  engine eng{options};
   if (auto refused = eng.open_database(resolve_db_path(globals.db))) {
     std::cerr << "caudal: " << *refused << '\n';
     return exit_db_refused;

@@ -15,25 +15,27 @@
 
 namespace caudal::cli {
 
-std::optional<cluster_options> cluster_from_flags(const std::string& list,
-                                                  const std::string& tls_dir,
-                                                  const std::string& name, bool is_insecure) {
+bool apply_cluster_flags(const cluster_flags& flags, engine_options& options) {
+  if (flags.workers.empty()) return true;
   cluster_options c;
-  std::stringstream items{list};
+  std::stringstream items{flags.workers};
   for (std::string item; std::getline(items, item, ',');)
     if (!item.empty()) c.workers.push_back(item);
   if (c.workers.empty()) {
-    std::cerr << "caudal: --cluster: no worker address in '" << list << "'\n";
-    return std::nullopt;
+    std::cerr << "caudal: --cluster: no worker address in '" << flags.workers << "'\n";
+    return false;
   }
-  if (auto refused = check_node_security(c.workers, tls_dir, name, is_insecure)) {
+  if (auto refused = check_node_security(c.workers, flags.tls_dir, flags.name, flags.is_insecure)) {
     std::cerr << "caudal: " << *refused << '\n';
-    return std::nullopt;
+    return false;
   }
-  c.tls_dir = tls_dir;
-  c.name = name;
-  c.is_insecure = is_insecure;
-  return c;
+  c.tls_dir = flags.tls_dir;
+  c.name = flags.name;
+  c.is_insecure = flags.is_insecure;
+  c.local_slots = flags.local_slots;
+  c.wait_s = flags.wait_s;
+  options.cluster = std::move(c);
+  return true;
 }
 
 int worker_command(const global_options&, const worker_cli_options& o) {
@@ -68,11 +70,12 @@ int worker_command(const global_options&, const worker_cli_options& o) {
 }
 
 int cluster_status_command(const global_options&, const cluster_status_options& o) {
-  auto cluster = cluster_from_flags(o.cluster, o.tls_dir, o.name, o.is_insecure);
-  if (!cluster) return exit_invalid;
-  cluster->wait_s = 5;
+  if (o.cluster.workers.empty()) {
+    std::cerr << "caudal: cluster status needs --cluster HOST:PORT,...\n";
+    return exit_invalid;
+  }
   engine_options options;
-  options.cluster = std::move(cluster);
+  if (!apply_cluster_flags(o.cluster, options)) return exit_invalid;
   engine eng{options};
   // Give the connections a moment: every worker up, or refused/down twice.
   value workers;
