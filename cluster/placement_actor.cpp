@@ -52,10 +52,10 @@ struct placement_state {
   placement_config config;
   std::vector<worker> workers;
   std::deque<waiting> queue;
-  // Since when no worker is up (steady clock); a deadline serial tells
-  // stale wait timers apart.
-  std::chrono::steady_clock::time_point none_up_since = std::chrono::steady_clock::now();
+  // The deadline of attempts waiting while no worker is up; its serial
+  // tells stale timers apart.
   uint64_t wait_serial = 0;
+  bool is_wait_running = false;
   bool has_waited_out = false;
 };
 
@@ -101,6 +101,9 @@ class placement_driver {
     w.pipelines.clear();
     w.error.clear();
     w.state = worker_state::up;
+    st_.is_wait_running = false;  // a worker is back: no deadline
+    st_.has_waited_out = false;
+    ++st_.wait_serial;
     self_->monitor(w.executor);
     spdlog::info("worker {} ({}) is up with {} slots", w.name, w.address.text(), slots);
     serve();
@@ -114,6 +117,9 @@ class placement_driver {
     if (st_.config.is_tls && err == caf::sec::disconnect_during_handshake)
       text = "authentication failed (its certificate is not signed by the cluster's CA, it does "
              "not speak TLS, or it refused ours): " + text;
+    else if (err == caf::sec::disconnect_during_handshake)
+      text = "it dropped the connection during the handshake (a worker with --tls refuses "
+             "--insecure coordinators): " + text;
     if (w.error != text)
       spdlog::error("cannot connect to worker {}: {}", w.address.text(), text);
     w.error = std::move(text);
@@ -140,11 +146,12 @@ class placement_driver {
     after_loss();
   }
 
-  // With no worker up, waiting attempts get `wait` to see one come (back).
+  // With no worker up, waiting attempts get `wait` to see one come (back):
+  // the clock starts when the last worker goes (or at start), and failed
+  // reconnects do not restart it.
   void after_loss() {
-    if (any_up()) return;
-    st_.none_up_since = std::chrono::steady_clock::now();
-    st_.has_waited_out = false;
+    if (any_up() || st_.is_wait_running || st_.has_waited_out) return;
+    st_.is_wait_running = true;
     self_->delayed_send(self_, st_.config.wait, done_atom::value, ++st_.wait_serial);
   }
 
@@ -183,6 +190,7 @@ class placement_driver {
 
   void on_wait_over(uint64_t serial) {
     if (serial != st_.wait_serial || any_up()) return;
+    st_.is_wait_running = false;
     st_.has_waited_out = true;
     auto err = no_worker_error();
     for (auto& q : st_.queue) q.promise.deliver(err);

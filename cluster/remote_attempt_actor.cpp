@@ -53,7 +53,8 @@ class remote_driver {
               d.place(std::move(executor), std::move(worker), needs_source);
             },
             [self](caf::error& err) {
-              remote_driver{self}.fail("NoWorker", self->system().render(err));
+              remote_driver d{self};
+              d.fail("NoWorker", d.text_of(err));
             });
   }
 
@@ -83,10 +84,14 @@ class remote_driver {
             });
   }
 
+  // The message an error of ours carries, or CAF's rendering of another.
+  std::string text_of(const caf::error& err) const {
+    return err.context().match_elements<std::string>() ? err.context().get_as<std::string>(0)
+                                                        : self_->system().render(err);
+  }
+
   void placement_refused(const caf::error& err) {
-    auto text = err.context().match_elements<std::string>()
-                    ? err.context().get_as<std::string>(0)
-                    : self_->system().render(err);
+    auto text = text_of(err);
     if (text == unknown_pipeline) {  // the worker restarted and forgot it
       ++st_.placing;
       self_->demonitor(st_.executor);
@@ -139,12 +144,12 @@ class remote_driver {
     if (executor) self_->send(st_.cluster->placement, release_atom::value, executor, is_lost);
   }
 
- private:
-  void cancelled() { answer(failure_class::cancelled, {}, "cancelled"); }
-
   void fail(const std::string& kind, const std::string& message) {
     answer(failure_class::agent, kind, message);
   }
+
+ private:
+  void cancelled() { answer(failure_class::cancelled, {}, "cancelled"); }
 
   void answer(failure_class failure, const std::string& kind, const std::string& message) {
     attempt_result r;
