@@ -20,25 +20,9 @@ namespace fs = std::filesystem;
 
 using namespace acceptance;
 
-class CacheCli : public ::testing::Test {
+class CacheCli : public cli_database_test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("caudal-cache-cli-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    db_ = (dir_ / "db").string();
-    log_ = (dir_ / "ran.log").string();
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  cli_result cli(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--db", db_});
-    auto r = run_caudal(args);
-    EXPECT_EQ(r.signal, 0) << r.err;
-    return r;
-  }
+  CacheCli() : cli_database_test("cache-cli") {}
 
   /// A pipeline named `name` whose cached step uppercases its input and
   /// logs each real execution.
@@ -61,9 +45,6 @@ steps:
     return n;
   }
 
-  fs::path dir_;
-  std::string db_;
-  std::string log_;
 };
 
 TEST_F(CacheCli, ASecondProcessGetsTheStoredOutput) {

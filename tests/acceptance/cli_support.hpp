@@ -3,6 +3,7 @@
 // watching the processes it starts.
 
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -66,5 +67,37 @@ inline bool wait_for_file(const std::string& path) {
   }
   return true;
 }
+
+/// A test that runs `caudal` against its own database in a fresh temporary
+/// directory (`dir_`, with `db_` and a log file `log_` for agents to
+/// append to), removed afterwards.
+class cli_database_test : public ::testing::Test {
+ protected:
+  explicit cli_database_test(std::string prefix) : prefix_(std::move(prefix)) {}
+
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("caudal-" + prefix_ + "-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    db_ = (dir_ / "db").string();
+    log_ = (dir_ / "ran.log").string();
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  /// `caudal --db DB args...`; a test fails if it died of a signal.
+  cli_result cli(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--db", db_});
+    auto r = run_caudal(args);
+    EXPECT_EQ(r.signal, 0) << r.err;
+    return r;
+  }
+
+  std::string prefix_;
+  std::filesystem::path dir_;
+  std::string db_;
+  std::string log_;
+};
 
 }  // namespace caudal::acceptance

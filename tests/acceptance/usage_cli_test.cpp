@@ -21,25 +21,9 @@ namespace fs = std::filesystem;
 
 using namespace acceptance;
 
-class UsageCli : public ::testing::Test {
+class UsageCli : public cli_database_test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("caudal-usage-cli-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    db_ = (dir_ / "db").string();
-    log_ = (dir_ / "ran.log").string();
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  cli_result cli(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--db", db_});
-    auto r = run_caudal(args);
-    EXPECT_EQ(r.signal, 0) << r.err;
-    return r;
-  }
+  UsageCli() : cli_database_test("usage-cli") {}
 
   /// A jsonl agent reporting `prompt` + `completion` tokens of `model`
   /// (tests/fixtures/usage_agent.sh), logging what ran.
@@ -80,9 +64,6 @@ agents:
 )");
   }
 
-  fs::path dir_;
-  std::string db_;
-  std::string log_;
 };
 
 using strings = std::vector<std::string>;
