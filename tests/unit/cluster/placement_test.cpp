@@ -1,0 +1,188 @@
+// The cluster's rules and the worker's executor, in process: which steps go
+// to the cluster, the address and security rules of SPEC §6, and what the
+// executor refuses (another Caudal version, a placement past its slots, a
+// pipeline it was never sent).
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <gtest/gtest.h>
+
+#include "caudal/cluster.hpp"
+#include "cluster/executor.hpp"
+#include "cluster/placement.hpp"
+#include "messages/type_ids.hpp"
+#include "runtime/blocking_pool.hpp"
+#include "runtime/loader.hpp"
+#include "runtime/process_runner.hpp"
+
+namespace caudal::cluster {
+namespace {
+
+std::shared_ptr<const pipeline> load(const std::string& yaml) {
+  static auto agents = agent_registry::with_builtins(make_posix_process_runner());
+  auto loaded = load_pipeline_text(yaml, "p.yaml", *agents);
+  EXPECT_TRUE(loaded.ok()) << (loaded.errors.empty() ? "" : loaded.errors[0].to_string());
+  return loaded.pipeline;
+}
+
+constexpr const char* every_place = R"(
+version: 1
+name: p
+agents:
+  a: {type: lua, code: "input"}
+steps:
+  - {name: plain, agent: a}
+  - {name: pinned, agent: a, placement: cluster}
+  - kind: parallel
+    name: fan
+    branches:
+      x: [{name: in_branch, agent: a}]
+      y:
+        - kind: loop
+          name: again
+          max_loops: 2
+          body: [{name: deep, agent: a}]
+  - kind: map
+    name: each
+    over: "input"
+    body: [{name: item, agent: a}]
+  - kind: loop
+    name: repeat
+    max_loops: 2
+    body: [{name: looped, agent: a}]
+  - kind: conditional
+    name: route
+    condition: "'k'"
+    branches: {k: [{name: routed, agent: a}]}
+)";
+
+TEST(PlacementRules, BranchesAndMapItemsAtAnyDepthAndPinnedStepsGoToTheCluster) {
+  auto p = load(every_place);
+  ASSERT_TRUE(p);
+  auto placed = [&](const std::string& locator) {
+    const step_spec* spec = find_step(*p, locator);
+    EXPECT_NE(spec, nullptr) << locator;
+    return spec != nullptr && is_placed_on_cluster(*p, locator, *spec);
+  };
+  EXPECT_FALSE(placed("0"));
+  EXPECT_TRUE(placed("1"));
+  EXPECT_TRUE(placed("2/branch/x/0"));
+  EXPECT_TRUE(placed("2/branch/y/0/body/0"));  // a loop inside a branch
+  EXPECT_TRUE(placed("3/body/0"));              // a map item
+  EXPECT_FALSE(placed("4/body/0"));             // a loop iteration stays
+  EXPECT_FALSE(placed("5/branch/k/0"));         // so does a conditional branch
+}
+
+TEST(SecurityRules, AddressesAndTheInsecureFlag) {
+  EXPECT_TRUE(is_loopback_host("127.0.0.1"));
+  EXPECT_TRUE(is_loopback_host("127.9.9.9"));
+  EXPECT_TRUE(is_loopback_host("::1"));
+  EXPECT_TRUE(is_loopback_host("localhost"));
+  EXPECT_FALSE(is_loopback_host("0.0.0.0"));
+  EXPECT_FALSE(is_loopback_host("10.0.0.1"));
+  EXPECT_FALSE(is_loopback_host("example.org"));
+
+  auto parsed = parse_host_port("[::1]:7000");
+  ASSERT_TRUE(std::holds_alternative<host_port>(parsed));
+  EXPECT_EQ(std::get<host_port>(parsed).host, "::1");
+  EXPECT_EQ(std::get<host_port>(parsed).port, 7000);
+  EXPECT_EQ(std::get<std::string>(parse_host_port("host")), "'host' is not HOST:PORT");
+  EXPECT_EQ(std::get<std::string>(parse_host_port("h:70000")), "'h:70000': the port is past 65535");
+
+  EXPECT_EQ(check_node_security({"127.0.0.1:1"}, "", "", true), std::nullopt);
+  auto remote = check_node_security({"127.0.0.1:1", "10.0.0.2:7000"}, "", "", true);
+  ASSERT_TRUE(remote);
+  EXPECT_NE(remote->find("'10.0.0.2:7000' is not"), std::string::npos) << *remote;
+  auto neither = check_node_security({"127.0.0.1:1"}, "", "", false);
+  ASSERT_TRUE(neither);
+  EXPECT_NE(neither->find("caudal cert create-ca"), std::string::npos) << *neither;
+  auto missing = check_node_security({"127.0.0.1:1"}, "/nonexistent", "w1", false);
+  ASSERT_TRUE(missing);
+  EXPECT_NE(missing->find("missing /nonexistent/ca.crt"), std::string::npos) << *missing;
+}
+
+struct executor_config_for_tests : caf::actor_system_config {
+  executor_config_for_tests() {
+    register_types(*this);
+    set("logger.verbosity", caf::atom("quiet"));
+  }
+};
+
+class Executor : public ::testing::Test {
+ protected:
+  Executor() : sys(cfg), self(sys) {
+    executor_config ec;
+    ec.name = "w1";
+    ec.slots = 1;
+    ec.workdir = "/tmp";
+    ec.version = "1.2.3";
+    ec.agents = agent_registry::with_builtins(make_posix_process_runner());
+    ec.pool = pool;
+    executor = spawn_executor(sys, ec);
+  }
+  ~Executor() override { caf::anon_send_exit(executor, caf::exit_reason::user_shutdown); }
+
+  /// The text of the error `executor` answers `msg` with ("" if none).
+  template <class... Ts>
+  std::string refusal(Ts&&... xs) {
+    std::string text;
+    self->request(executor, std::chrono::seconds{10}, std::forward<Ts>(xs)...)
+        .receive([](const caf::message&) {},
+                 [&](caf::error& err) { text = err.context().get_as<std::string>(0); });
+    return text;
+  }
+
+  executor_config_for_tests cfg;
+  caf::actor_system sys;
+  caf::scoped_actor self;
+  std::shared_ptr<blocking_pool> pool = std::make_shared<blocking_pool>();
+  caf::actor executor;
+};
+
+TEST_F(Executor, RefusesAnotherVersionNamingBoth) {
+  EXPECT_EQ(refusal(hello_atom::value, std::string{"9.9.9"}),
+            "worker w1 runs Caudal 1.2.3, the coordinator runs 9.9.9");
+  self->request(executor, std::chrono::seconds{10}, hello_atom::value, std::string{"1.2.3"})
+      .receive(
+          [](const std::string& name, uint32_t slots, const std::string& version) {
+            EXPECT_EQ(name, "w1");
+            EXPECT_EQ(slots, 1u);
+            EXPECT_EQ(version, "1.2.3");
+          },
+          [](caf::error& err) { ADD_FAILURE() << caf::to_string(err); });
+}
+
+TEST_F(Executor, NeedsThePipelineOnceAndNeverMoreThanItsSlots) {
+  const std::string source = R"(
+version: 1
+name: p
+agents:
+  nap: {type: command, argv: ["sleep", "5"]}
+steps: [{name: s, agent: nap}]
+)";
+  attempt_request req;
+  req.run_id = "r1";
+  req.step_path = "s";
+  req.step_locator = "0";
+  EXPECT_EQ(refusal(place_atom::value, std::string{"k1"}, std::string{}, std::string{"p.yaml"},
+                    req, caf::actor_cast<caf::actor>(self)),
+            unknown_pipeline);
+  // With its text the first attempt takes the one slot; a second is refused.
+  caf::actor running;
+  self->request(executor, std::chrono::seconds{10}, place_atom::value, std::string{"k1"}, source,
+                std::string{"p.yaml"}, req, caf::actor_cast<caf::actor>(self))
+      .receive([&](caf::actor& a) { running = a; },
+               [](caf::error& err) { ADD_FAILURE() << caf::to_string(err); });
+  ASSERT_TRUE(running);
+  EXPECT_EQ(refusal(place_atom::value, std::string{"k1"}, std::string{}, std::string{"p.yaml"},
+                    req, caf::actor_cast<caf::actor>(self)),
+            executor_busy);
+  // Cancelled, it answers its supervisor `cancelled`, and the slot is free.
+  self->send(executor, cancel_atom::value);
+  self->receive([](attempt_result& r) { EXPECT_EQ(r.failure, failure_class::cancelled); },
+                caf::after(std::chrono::seconds{10}) >> [] { ADD_FAILURE() << "no result"; });
+}
+
+}  // namespace
+}  // namespace caudal::cluster
