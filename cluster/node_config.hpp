@@ -29,4 +29,9 @@ struct node_settings {
 /// connection need the heartbeat (docs/cluster-tls.md).
 void configure_node(caf::actor_system_config& cfg, const node_settings& settings);
 
+/// Makes a node that accepts TLS connections log the peers it refuses
+/// ("authentication failed: refused a connection from HOST:PORT: why");
+/// see cluster/tls_audit.cpp.
+void enable_tls_audit();
+
 }  // namespace caudal::cluster

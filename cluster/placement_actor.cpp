@@ -40,6 +40,7 @@ struct worker {
   size_t busy = 0;
   std::set<std::string> pipelines;  // keys it holds
   std::string error;
+  int failed_connects = 0;  // in a row: reconnects back off
 };
 
 struct waiting {
@@ -100,6 +101,7 @@ class placement_driver {
     w.busy = 0;
     w.pipelines.clear();
     w.error.clear();
+    w.failed_connects = 0;
     w.state = worker_state::up;
     st_.is_wait_running = false;  // a worker is back: no deadline
     st_.has_waited_out = false;
@@ -141,8 +143,10 @@ class placement_driver {
     w.executor = nullptr;
     w.busy = 0;
     w.pipelines.clear();
-    self_->delayed_send(self_, st_.config.reconnect_every, retry_atom::value,
-                        static_cast<uint64_t>(i));
+    // 0.5 s, then doubling up to 8× while it stays away (a refusing worker
+    // is not hammered, and logs a line per try).
+    auto delay = st_.config.reconnect_every * (1 << std::min(w.failed_connects++, 3));
+    self_->delayed_send(self_, delay, retry_atom::value, static_cast<uint64_t>(i));
     after_loss();
   }
 

@@ -83,6 +83,7 @@ std::variant<std::unique_ptr<worker_node>, std::string> worker_node::start(worke
   if (settings.is_tls) settings.files = cluster::tls_files_in(o.tls_dir, o.name);
   settings.heartbeat_s = o.heartbeat_s;
   settings.connection_timeout_s = o.connection_timeout_s;
+  if (settings.is_tls) cluster::enable_tls_audit();
   auto node = std::make_unique<impl>(settings);
   node->host = host;
   node->slots = o.slots > 0 ? o.slots : std::max(1u, std::thread::hardware_concurrency());
