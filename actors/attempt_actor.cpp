@@ -25,18 +25,21 @@ struct attempt_state {
 
 using attempt_self = caf::stateful_actor<attempt_state>;
 
-// Sends chunks to the supervisor as (chunk, path, text) messages; works from
-// any thread and for remote supervisors alike.
-chunk_callback chunk_forwarder(caf::actor supervisor, std::string path) {
-  return [supervisor = std::move(supervisor), path = std::move(path)](std::string_view text) {
-    caf::anon_send(supervisor, chunk_atom::value, path, std::string{text});
+// Sends chunks to the supervisor as (chunk, path, text) messages from the
+// attempt actor `from` (a remote supervisor tells attempts apart by their
+// sender); works from any thread.
+chunk_callback chunk_forwarder(caf::actor from, caf::actor supervisor, std::string path) {
+  return [from = std::move(from), supervisor = std::move(supervisor),
+          path = std::move(path)](std::string_view text) {
+    caf::send_as(from, supervisor, chunk_atom::value, path, std::string{text});
   };
 }
 
 caf::behavior attempt_actor(attempt_self* self, attempt_plan plan, attempt_request req,
                             caf::actor supervisor, std::shared_ptr<blocking_pool> pool) {
+  auto me = caf::actor_cast<caf::actor>(self);
   if (!plan.blocking) {
-    auto result = run_attempt(plan, req, nullptr, chunk_forwarder(supervisor, req.step_path));
+    auto result = run_attempt(plan, req, nullptr, chunk_forwarder(me, supervisor, req.step_path));
     self->send(supervisor, std::move(result));
     self->quit();
     return {};
@@ -45,9 +48,9 @@ caf::behavior attempt_actor(attempt_self* self, attempt_plan plan, attempt_reque
   // step) and then tells this actor to quit; a cancel in between reaches the
   // child process through the shared token.
   auto token = self->state.cancel;
-  auto me = caf::actor_cast<caf::actor>(self);
   pool->submit([plan = std::move(plan), req = std::move(req), token, supervisor, me] {
-    auto result = run_attempt(plan, req, token.get(), chunk_forwarder(supervisor, req.step_path));
+    auto result =
+        run_attempt(plan, req, token.get(), chunk_forwarder(me, supervisor, req.step_path));
     caf::send_as(me, supervisor, std::move(result));
     caf::anon_send(me, done_atom::value);
   });

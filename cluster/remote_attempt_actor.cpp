@@ -92,6 +92,10 @@ class remote_driver {
 
   void placement_refused(const caf::error& err) {
     auto text = text_of(err);
+    if (st_.is_cancelled) {
+      give_back(st_.executor, false);
+      return cancelled();
+    }
     if (text == unknown_pipeline) {  // the worker restarted and forgot it
       ++st_.placing;
       self_->demonitor(st_.executor);
@@ -137,6 +141,10 @@ class remote_driver {
       self_->send(st_.attempt, cancel_atom::value);  // it answers `cancelled`
       return;
     }
+    // A `place` in flight starts the attempt on the worker: its answer
+    // cancels it (or its refusal ends this one); quitting now would leave
+    // the attempt running there with nobody to stop it.
+    if (st_.executor) return;
     cancelled();
   }
 
@@ -177,10 +185,20 @@ caf::behavior remote_attempt_actor(remote_self* self, std::shared_ptr<const clus
   self->state.supervisor = std::move(supervisor);
   self->set_down_handler([self](caf::down_msg& msg) { remote_driver{self}.on_down(msg); });
   remote_driver{self}.acquire();
+  // Results and chunks count only from the worker the attempt is placed on
+  // now: a worker given up for lost (hung past the timeout) may still
+  // answer late.
+  auto from_current = [self] {
+    const auto& sender = self->current_sender();
+    const auto& executor = self->state.executor;
+    return sender != nullptr && executor && sender->node() == executor.node();
+  };
   return {
-      [self](attempt_result& r) { remote_driver{self}.on_result(r); },
-      [self](chunk_atom, const std::string& path, const std::string& text) {
-        self->send(self->state.supervisor, chunk_atom::value, path, text);
+      [self, from_current](attempt_result& r) {
+        if (from_current()) remote_driver{self}.on_result(r);
+      },
+      [self, from_current](chunk_atom, const std::string& path, const std::string& text) {
+        if (from_current()) self->send(self->state.supervisor, chunk_atom::value, path, text);
       },
       [self](cancel_atom) { remote_driver{self}.on_cancel(); },
   };
