@@ -31,6 +31,7 @@ struct remote_state {
   caf::actor attempt;   // on the worker, once placed
   std::vector<std::string> lost;  // workers lost under this attempt
   bool is_cancelled = false;
+  bool is_placing = false;  // a `place` request to `executor` is unanswered
   uint64_t placing = 0;  // tells answers of an abandoned placement apart
 };
 
@@ -64,6 +65,7 @@ class remote_driver {
     // A worker lost while this request is in flight never answers it
     // (docs/cluster-tls.md): its down message is what moves the attempt on.
     self_->monitor(st_.executor);
+    st_.is_placing = true;
     auto* self = self_;
     auto serial = st_.placing;
     const auto& c = *st_.cluster;
@@ -74,12 +76,14 @@ class remote_driver {
             [self, serial](caf::actor& attempt) {
               auto& st = self->state;
               if (serial != st.placing) return;
+              st.is_placing = false;
               st.attempt = std::move(attempt);
               self->monitor(st.attempt);
               if (st.is_cancelled) self->send(st.attempt, cancel_atom::value);
             },
             [self, serial](caf::error& err) {
               if (serial != self->state.placing) return;
+              self->state.is_placing = false;
               remote_driver{self}.placement_refused(err);
             });
   }
@@ -130,6 +134,7 @@ class remote_driver {
     give_back(st_.executor, true);
     st_.attempt = nullptr;
     st_.executor = nullptr;
+    st_.is_placing = false;
     if (st_.is_cancelled) return cancelled();
     acquire();
   }
@@ -143,8 +148,10 @@ class remote_driver {
     }
     // A `place` in flight starts the attempt on the worker: its answer
     // cancels it (or its refusal ends this one); quitting now would leave
-    // the attempt running there with nobody to stop it.
-    if (st_.executor) return;
+    // the attempt running there with nobody to stop it. Not while a slot
+    // is being acquired again after a refusal: nothing runs yet, and the
+    // answer to `acquire` would only give the slot back.
+    if (st_.is_placing) return;
     cancelled();
   }
 
