@@ -8,6 +8,7 @@
 #include <optional>
 #include <sstream>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "cli/interrupts.hpp"
@@ -97,6 +98,8 @@ void warn_looser_limits(const usage_limits& file, const usage_limits& flags) {
 }  // namespace
 
 void apply_globals(const global_options& globals) {
+  // Logs go to stderr: stdout carries the outputs and the --json results.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("caudal"));
   spdlog::set_level(spdlog::level::from_str(globals.log_level));
 }
 
