@@ -37,6 +37,9 @@ struct executor_state {
   std::map<std::string, std::shared_ptr<const pipeline>> pipelines;
   std::vector<std::string> pipeline_order;  // oldest first
   std::map<caf::actor_addr, running_attempt> running;
+  // Each attempt's supervisor (on a coordinator): when one is lost, its
+  // attempt is cancelled instead of holding a slot for nobody.
+  std::multimap<caf::actor_addr, caf::actor> supervised;
 };
 
 using executor_self = caf::stateful_actor<executor_state>;
@@ -73,6 +76,18 @@ caf::behavior executor_actor(executor_self* self, executor_config config) {
   self->state.config = std::move(config);
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
+    auto [first, last] = st.supervised.equal_range(msg.source);
+    if (first != last) {
+      for (auto s = first; s != last; ++s) {
+        if (msg.reason == caf::exit_reason::normal || !st.running.count(s->second.address()))
+          continue;
+        spdlog::warn("attempt {}: its coordinator is gone ({}); cancelling it",
+                     st.running[s->second.address()].what, self->system().render(msg.reason));
+        self->send(s->second, cancel_atom::value);
+      }
+      st.supervised.erase(first, last);
+      return;
+    }
     auto it = st.running.find(msg.source);
     if (it == st.running.end()) return;
     std::chrono::duration<double> took = std::chrono::steady_clock::now() - it->second.started;
@@ -103,8 +118,11 @@ caf::behavior executor_actor(executor_self* self, executor_config config) {
         auto plan = make_attempt_plan(pipe, req.step_locator, st.config.agents);
         plan.node = st.config.name;
         auto what = req.run_id + "/" + req.step_path + "#" + std::to_string(req.attempt);
+        self->monitor(supervisor);
+        auto slot = st.supervised.emplace(supervisor.address(), caf::actor{});
         auto attempt = spawn_attempt_actor(self->system(), std::move(plan), std::move(req),
-                                           std::move(supervisor), st.config.pool);
+                                           supervisor, st.config.pool);
+        slot->second = attempt;
         self->monitor(attempt);
         st.running[attempt.address()] = {attempt, what, std::chrono::steady_clock::now()};
         spdlog::info("attempt {} started ({} of {} slots busy)", what, st.running.size(),

@@ -106,8 +106,14 @@ class remote_driver {
       return place(st_.executor, st_.worker, true);
     }
     if (text == executor_busy) {
+      // Its slots hold attempts the placement does not know of (a crashed
+      // coordinator's, until the worker notices): try again a little later
+      // rather than in a tight loop.
       give_back(st_.executor, false);
-      return acquire();
+      self_->demonitor(st_.executor);
+      st_.executor = nullptr;
+      self_->delayed_send(self_, std::chrono::milliseconds{50}, acquire_atom::value);
+      return;
     }
     give_back(st_.executor, false);
     fail("PlacementFailed", "worker " + st_.worker + ": " + text);
@@ -208,6 +214,9 @@ caf::behavior remote_attempt_actor(remote_self* self, std::shared_ptr<const clus
         if (from_current()) self->send(self->state.supervisor, chunk_atom::value, path, text);
       },
       [self](cancel_atom) { remote_driver{self}.on_cancel(); },
+      [self](acquire_atom) {
+        if (!self->state.is_cancelled) remote_driver{self}.acquire();
+      },
   };
 }
 
