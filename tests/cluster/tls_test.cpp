@@ -1,0 +1,111 @@
+// Mutual TLS between real processes (SPEC §6): certificates made by
+// `caudal cert` inside the test; a worker and a coordinator of the same CA
+// work together; a coordinator with another CA's certificate, or without
+// TLS, is refused in the handshake, nothing runs for it, and both sides log
+// an error saying "authentication".
+
+#include <gtest/gtest.h>
+
+#include "cluster_support.hpp"
+
+namespace caudal::cluster_test {
+namespace {
+
+class Tls : public ClusterTest {
+ protected:
+  void SetUp() override {
+    ClusterTest::SetUp();
+    certs_ = path("certs");
+    other_ = path("other");
+    for (auto args : std::vector<std::vector<std::string>>{{"cert", "create-ca", certs_},
+                                                           {"cert", "create-node", certs_, "w1"},
+                                                           {"cert", "create-node", certs_, "coord"},
+                                                           {"cert", "create-ca", other_},
+                                                           {"cert", "create-node", other_, "coord"}})
+      ASSERT_EQ(caudal(args).code, 0);
+  }
+
+  /// A worker with --tls certs --name w1; its port, once it says it listens.
+  uint16_t start_tls_worker() {
+    worker_ = start_caudal("w1", {"worker", "--listen", "127.0.0.1:0", "--tls", certs_, "--name",
+                                  "w1", "--slots", "2", "--workdir", dir_.string()});
+    std::regex listening{"caudal worker w1 listening on 127\\.0\\.0\\.1:(\\d+) with 2 slots "
+                         "\\(mutual TLS\\)\n"};
+    std::smatch m;
+    std::string out;
+    bool up = wait_until([&] {
+      out = read_file(path("w1.out"));
+      return std::regex_search(out, m, listening);
+    });
+    EXPECT_TRUE(up) << "stdout: " << out << "\nstderr: " << read_file(path("w1.err"));
+    return up ? static_cast<uint16_t>(std::stoi(m[1].str())) : 0;
+  }
+
+  std::string pipeline() {
+    return write("p.yaml", "version: 1\nname: tls\nagents:\n" +
+                               fixture_agent("work", "cluster_agent.sh", {dir_.string(), "0"}) +
+                               "steps:\n  - kind: parallel\n    name: p\n    branches:\n"
+                               "      a: [{name: s, agent: work, input: \"a\"}]\n"
+                               "      b: [{name: s, agent: work, input: \"b\"}]\n");
+  }
+
+  std::string certs_;
+  std::string other_;
+  pid_t worker_ = -1;
+};
+
+TEST_F(Tls, NodesOfTheSameCaWorkTogether) {
+  auto port = start_tls_worker();
+  ASSERT_NE(port, 0);
+  auto r = caudal({"run", pipeline(), "--cluster", "127.0.0.1:" + std::to_string(port), "--tls",
+                   certs_, "--name", "coord", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto result = value::parse(r.out);
+  EXPECT_EQ(result["output"], value::parse(R"({"a": "p/a/s <- a", "b": "p/b/s <- b"})"));
+  auto lines = ran();
+  ASSERT_EQ(lines.size(), 2u);
+  for (const auto& l : lines) EXPECT_EQ(l.node, "w1");
+}
+
+TEST_F(Tls, AStrangersCertificateIsRefusedAndNothingRuns) {
+  auto port = start_tls_worker();
+  ASSERT_NE(port, 0);
+  auto address = "127.0.0.1:" + std::to_string(port);
+  auto r = caudal({"run", pipeline(), "--cluster", address, "--tls", other_, "--name", "coord",
+                   "--cluster-wait", "1"});
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("cannot connect to worker " + address + ": authentication failed"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("no cluster worker is up after waiting 1 s"), std::string::npos) << r.err;
+  EXPECT_TRUE(ran().empty()) << "an attempt ran for a stranger";
+  EXPECT_TRUE(wait_until([&] {
+    return read_file(path("w1.err")).find("authentication failed: refused a connection from 127.0.0.1:") !=
+           std::string::npos;
+  })) << read_file(path("w1.err"));
+}
+
+TEST_F(Tls, APlainCoordinatorIsRefusedAndNothingRuns) {
+  auto port = start_tls_worker();
+  ASSERT_NE(port, 0);
+  auto r = caudal({"run", pipeline(), "--cluster", "127.0.0.1:" + std::to_string(port),
+                   "--insecure", "--cluster-wait", "1"});
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("dropped the connection during the handshake"), std::string::npos)
+      << r.err;
+  EXPECT_TRUE(ran().empty());
+  EXPECT_TRUE(wait_until([&] {
+    auto log = read_file(path("w1.err"));
+    return log.find("authentication failed") != std::string::npos &&
+           log.find("wrong version number") != std::string::npos;
+  })) << read_file(path("w1.err"));
+}
+
+TEST_F(Tls, AWorkerWithoutItsFilesDoesNotStart) {
+  auto r = caudal({"worker", "--listen", "127.0.0.1:0", "--tls", certs_, "--name", "nobody"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("missing " + certs_ + "/nobody.crt"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace caudal::cluster_test
