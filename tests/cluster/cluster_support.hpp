@@ -11,13 +11,14 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -297,22 +298,34 @@ class ClusterTest : public ::testing::Test {
   std::vector<worker_process> workers_;
 
  private:
+  // fork and exec rather than posix_spawn, so that the child can ask for
+  // SIGKILL when the test process dies (PR_SET_PDEATHSIG): a test binary
+  // that crashed or was killed by a timeout leaves no worker behind. Only
+  // async-signal-safe calls between fork and exec.
   pid_t spawn(std::vector<std::string> args, int out_fd, const std::string& err_file) {
     std::vector<std::string> argv{CAUDAL_BINARY};
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<char*> raw;
     for (auto& a : argv) raw.push_back(a.data());
     raw.push_back(nullptr);
-    posix_spawn_file_actions_t files;
-    posix_spawn_file_actions_init(&files);
-    posix_spawn_file_actions_adddup2(&files, out_fd, 1);
-    posix_spawn_file_actions_addopen(&files, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    pid_t pid = -1;
-    int rc = posix_spawn(&pid, raw[0], &files, nullptr, raw.data(), environ);
-    posix_spawn_file_actions_destroy(&files);
-    if (rc != 0) {
-      ADD_FAILURE() << "posix_spawn " << CAUDAL_BINARY << ": " << std::strerror(rc);
+    int err_fd = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (err_fd < 0) {
+      ADD_FAILURE() << "cannot open " << err_file << ": " << std::strerror(errno);
+      return -1;
+    }
+    pid_t parent = ::getpid();
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);  // the test died before prctl
+      ::dup2(out_fd, 1);
+      ::dup2(err_fd, 2);
+      ::execve(raw[0], raw.data(), environ);
+      ::_exit(127);
+    }
+    ::close(err_fd);
+    if (pid < 0) {
+      ADD_FAILURE() << "fork: " << std::strerror(errno);
       return -1;
     }
     children_.insert(pid);
