@@ -14,6 +14,7 @@ std::string class_text(failure_class c, const std::string& kind) {
     case failure_class::processor: return "Processor failed";
     case failure_class::plugin: return "Plugin validation failed";
     case failure_class::validation: return "Validation failed";
+    case failure_class::unavailable: return "Cluster unavailable";
     default: return {};
   }
 }

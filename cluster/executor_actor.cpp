@@ -40,6 +40,8 @@ struct executor_state {
   // Each attempt's supervisor (on a coordinator): when one is lost, its
   // attempt is cancelled instead of holding a slot for nobody.
   std::multimap<caf::actor_addr, caf::actor> supervised;
+  // Asked to cancel everything: answered once nothing runs any more.
+  std::vector<caf::response_promise> drained;
 };
 
 using executor_self = caf::stateful_actor<executor_state>;
@@ -94,6 +96,10 @@ caf::behavior executor_actor(executor_self* self, executor_config config) {
     spdlog::info("attempt {} ended after {:.3f} s ({} of {} slots busy)", it->second.what,
                  took.count(), st.running.size() - 1, st.config.slots);
     st.running.erase(it);
+    if (st.running.empty()) {
+      for (auto& p : st.drained) p.deliver(done_atom::value);
+      st.drained.clear();
+    }
   });
   return {
       [self](hello_atom, const std::string& version)
@@ -130,8 +136,13 @@ caf::behavior executor_actor(executor_self* self, executor_config config) {
         return attempt;
       },
       [self](name_atom, std::string& name) { self->state.config.name = std::move(name); },
-      [self](cancel_atom) {
-        for (auto& [addr, a] : self->state.running) self->send(a.actor, cancel_atom::value);
+      // Cancels every attempt running here; answered once all have ended.
+      [self](cancel_atom) -> caf::result<done_atom> {
+        auto& st = self->state;
+        if (st.running.empty()) return done_atom::value;
+        for (auto& [addr, a] : st.running) self->send(a.actor, cancel_atom::value);
+        st.drained.push_back(self->make_response_promise());
+        return st.drained.back();
       },
       [self](status_atom) -> caf::result<std::string, uint32_t, uint32_t> {
         const auto& st = self->state;

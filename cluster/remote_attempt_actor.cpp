@@ -32,6 +32,11 @@ struct remote_state {
   std::vector<std::string> lost;  // workers lost under this attempt
   bool is_cancelled = false;
   bool is_placing = false;  // a `place` request to `executor` is unanswered
+  // An `acquire` is unanswered: the placement will hand this actor a slot
+  // (or an error) later, so it must live to give the slot back even after
+  // it answered its supervisor (a cancel while waiting for a slot).
+  bool is_acquiring = false;
+  bool is_answered = false;  // the supervisor has its result
   uint64_t placing = 0;  // tells answers of an abandoned placement apart
 };
 
@@ -44,18 +49,27 @@ class remote_driver {
   void acquire() {
     auto* self = self_;
     auto serial = ++st_.placing;
+    st_.is_acquiring = true;
     self_->request(st_.cluster->placement, caf::infinite, acquire_atom::value,
                    st_.cluster->pipeline_key)
         .then(
             [self, serial](caf::actor& executor, std::string& worker, bool needs_source) {
+              auto& st = self->state;
               remote_driver d{self};
-              if (serial != self->state.placing || self->state.is_cancelled)
-                return d.give_back(executor, false);
+              st.is_acquiring = false;
+              if (st.is_answered || serial != st.placing || st.is_cancelled) {
+                d.give_back(executor, false);
+                if (st.is_answered) self->quit();
+                return;
+              }
               d.place(std::move(executor), std::move(worker), needs_source);
             },
             [self](caf::error& err) {
+              auto& st = self->state;
+              st.is_acquiring = false;
+              if (st.is_answered) return self->quit();
               remote_driver d{self};
-              d.fail("NoWorker", d.text_of(err));
+              d.unavailable(d.text_of(err));
             });
   }
 
@@ -120,6 +134,11 @@ class remote_driver {
   }
 
   void on_result(attempt_result& r) {
+    if (r.failure == failure_class::cancelled && !st_.is_cancelled) {
+      // Nobody here asked: the worker is stopping (SIGTERM cancels what
+      // runs there). For this run that is a lost worker.
+      return lost_worker("the worker cancelled it: it is stopping");
+    }
     r.lost_nodes = st_.lost;
     self_->send(st_.supervisor, std::move(r));
     give_back(st_.executor, false);
@@ -132,8 +151,12 @@ class remote_driver {
     if (!is_ours) return;
     if (st_.attempt && msg.source == st_.attempt.address() && msg.reason == caf::exit_reason::normal)
       return;  // it quit after answering; the answer comes (or came) first
+    lost_worker(self_->system().render(msg.reason));
+  }
+
+  void lost_worker(const std::string& why) {
     spdlog::warn("attempt {}#{} lost worker {} ({}); placing it again", st_.req.step_path,
-                 st_.req.attempt, st_.worker, self_->system().render(msg.reason));
+                 st_.req.attempt, st_.worker, why);
     st_.lost.push_back(st_.worker);
     if (st_.attempt) self_->demonitor(st_.attempt);
     self_->demonitor(st_.executor);
@@ -169,6 +192,12 @@ class remote_driver {
     answer(failure_class::agent, kind, message);
   }
 
+  // No worker came in time: not the agent's failure (no retry, no
+  // fallback); the run stops and stays resumable.
+  void unavailable(const std::string& message) {
+    answer(failure_class::unavailable, "NoWorker", message);
+  }
+
  private:
   void cancelled() { answer(failure_class::cancelled, {}, "cancelled"); }
 
@@ -184,7 +213,8 @@ class remote_driver {
     r.lost_nodes = st_.lost;
     self_->send(st_.supervisor, std::move(r));
     ++st_.placing;
-    self_->quit();
+    st_.is_answered = true;
+    if (!st_.is_acquiring) self_->quit();
   }
 
   remote_self* self_;

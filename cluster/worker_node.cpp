@@ -12,7 +12,10 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/io/publish.hpp>
 #include <caf/openssl/publish.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
+
+#include <spdlog/spdlog.h>
 
 #include "caudal/agent.hpp"
 #include "caudal/cluster.hpp"
@@ -42,16 +45,24 @@ struct worker_config : caf::actor_system_config {
 struct worker_node::impl {
   impl(const cluster::node_settings& settings) : config(settings), system(config) {}
   ~impl() {
-    // Cancel what runs (children killed), then let the executor go.
-    if (executor) {
-      caf::anon_send(executor, cancel_atom::value);
-      caf::anon_send_exit(executor, caf::exit_reason::user_shutdown);
-    }
+    // Cancel what runs (children killed) and wait until it has ended, then
+    // let the executor go. The pool outlives the actor system (declared
+    // before it): its last reference must not fall on the scheduler thread,
+    // where waiting for running jobs would block the very cancels they wait
+    // for.
+    if (!executor) return;
+    caf::scoped_actor self{system};
+    self->request(executor, std::chrono::seconds{10}, cancel_atom::value)
+        .receive([](done_atom) {},
+                 [](caf::error& err) {
+                   spdlog::warn("stopping: attempts did not end in 10 s: {}", caf::to_string(err));
+                 });
+    caf::anon_send_exit(executor, caf::exit_reason::user_shutdown);
   }
 
+  std::shared_ptr<blocking_pool> pool = std::make_shared<blocking_pool>();
   worker_config config;
   caf::actor_system system;
-  std::shared_ptr<blocking_pool> pool = std::make_shared<blocking_pool>();
   caf::actor executor;
   std::string name;
   std::string host;

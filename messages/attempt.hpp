@@ -23,6 +23,7 @@ enum class failure_class : uint8_t {
   pricing,     ///< pricing not configured for a model: never retried
   paused,      ///< waiting for a human: never retried
   cancelled,   ///< cancelled from above: never retried
+  unavailable, ///< no cluster worker came in time: never retried, the run stays resumable
 };
 
 /// The name used in JSON and logs (`agent`, `validation`, ...).

@@ -64,6 +64,7 @@ const char* to_string(failure_class c) {
     case failure_class::pricing: return "pricing";
     case failure_class::paused: return "paused";
     case failure_class::cancelled: return "cancelled";
+    case failure_class::unavailable: return "unavailable";
   }
   return "unknown";
 }
@@ -83,7 +84,8 @@ bool is_retryable(failure_class c) {
 static failure_class failure_class_from_string(const std::string& s) {
   for (auto c : {failure_class::none, failure_class::agent, failure_class::processor,
                  failure_class::plugin, failure_class::validation, failure_class::usage_limit,
-                 failure_class::pricing, failure_class::paused, failure_class::cancelled})
+                 failure_class::pricing, failure_class::paused, failure_class::cancelled,
+                 failure_class::unavailable})
     if (s == to_string(c)) return c;
   return failure_class::agent;
 }

@@ -20,6 +20,15 @@ bool is_resumable(run_status s) {
   return s == run_status::running || s == run_status::interrupted || s == run_status::paused;
 }
 
+// A run that failed because no cluster worker came in time is not done
+// for: it continues where it stopped once workers are back.
+bool failed_for_want_of_workers(const run_trace& trace) {
+  if (trace.header.status != run_status::failed) return false;
+  for (const auto& a : trace.attempts)
+    if (a.failure == failure_class::unavailable) return true;
+  return false;
+}
+
 // The pauses still waiting: `paused` events without a later answer, with
 // their schemas.
 std::map<std::string, value> pending_pauses(const run_trace& trace) {
@@ -84,7 +93,7 @@ engine::resume_result engine::prepare_resume(const resume_request& request) {
     return refused(trace.error().is_not_found() ? refusal::unknown_run : refusal::unreadable,
                    trace.error().message());
   const auto& h = trace->header;
-  if (!is_resumable(h.status)) {
+  if (!is_resumable(h.status) && !failed_for_want_of_workers(*trace)) {
     auto r = refused(refusal::already_ended, "run " + request.run_id + " already ended (" +
                                                  to_string(h.status) + "); nothing to resume");
     for (auto e = trace->events.rbegin(); e != trace->events.rend(); ++e)

@@ -184,6 +184,40 @@ class ClusterTest : public ::testing::Test {
     return w;
   }
 
+  /// DIR/<dir_name> holding a CA and a certificate for each of `names`,
+  /// made by `caudal cert`.
+  std::string make_certs(const std::vector<std::string>& names,
+                         const std::string& dir_name = "certs") {
+    auto certs = (dir_ / dir_name).string();
+    EXPECT_EQ(caudal({"cert", "create-ca", certs}).code, 0);
+    for (const auto& n : names) EXPECT_EQ(caudal({"cert", "create-node", certs, n}).code, 0);
+    return certs;
+  }
+
+  /// Starts `caudal worker --listen 127.0.0.1:0 --tls CERTS --name NAME
+  /// --slots SLOTS --workdir DIR` (stdout in DIR/NAME.out, stderr in
+  /// DIR/NAME.err) and waits for its "listening on" line; port 0 and a
+  /// failed assertion when it does not come.
+  worker_process start_tls_worker(const std::string& name, int slots, const std::string& certs) {
+    worker_process w;
+    w.name = name;
+    w.err_file = (dir_ / (name + ".err")).string();
+    w.pid = start_caudal(name, {"worker", "--listen", "127.0.0.1:0", "--tls", certs, "--name",
+                                name, "--slots", std::to_string(slots), "--workdir",
+                                dir_.string()});
+    std::regex listening{"caudal worker " + name + " listening on 127\\.0\\.0\\.1:(\\d+) with " +
+                         std::to_string(slots) + " slots \\(mutual TLS\\)\n"};
+    std::smatch m;
+    std::string out;
+    bool up = wait_until([&] {
+      out = read_file((dir_ / (name + ".out")).string());
+      return std::regex_search(out, m, listening);
+    });
+    EXPECT_TRUE(up) << "stdout: " << out << "\nstderr: " << read_file(w.err_file);
+    if (up) w.port = static_cast<uint16_t>(std::stoi(m[1].str()));
+    return w;
+  }
+
   /// Starts `caudal --db DB args...` (the test's database unless `db` is
   /// given) with stdout and stderr in DIR/<label>.out and DIR/<label>.err;
   /// returns its pid.
