@@ -17,6 +17,7 @@
 
 #include <gtest/gtest.h>
 
+#include "../proc_support.hpp"
 #include "runtime/process_runner.hpp"
 
 namespace caudal::acceptance {
@@ -47,8 +48,7 @@ inline std::string example(const std::string& name) {
 
 /// The parent pid of `pid`, from /proc (0 if unknown).
 inline pid_t parent_of(pid_t pid) {
-  std::ifstream stat{"/proc/" + std::to_string(pid) + "/stat"};
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  std::string text = testing_support::read_proc("/proc/" + std::to_string(pid) + "/stat");
   auto close = text.rfind(')');
   if (close == std::string::npos) return 0;
   std::istringstream rest{text.substr(close + 2)};

@@ -35,6 +35,7 @@
 #include <gtest/gtest.h>
 
 #include "../acceptance/cli_support.hpp"
+#include "../proc_support.hpp"
 #include "messages/value.hpp"
 
 extern char** environ;
@@ -82,10 +83,8 @@ inline bool wait_until(const std::function<bool()>& done,
 
 /// Alive and not yet a zombie.
 inline bool is_running(pid_t pid) {
-  std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
-  std::string stat{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  auto name_end = stat.rfind(')');
-  return name_end != std::string::npos && name_end + 2 < stat.size() && stat[name_end + 2] != 'Z';
+  char state = testing_support::process_state(pid);
+  return state != 0 && state != 'Z';
 }
 
 /// A loopback port that nothing listens on (bound, then closed again).

@@ -35,6 +35,7 @@
 
 #include <gtest/gtest.h>
 
+#include "../proc_support.hpp"
 #include "runtime/run_history.hpp"
 #include "storage/rocksdb_store.hpp"
 
@@ -155,10 +156,8 @@ steps:
 
   // Alive and not yet a zombie.
   static bool is_running(pid_t pid) {
-    std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
-    std::string stat{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    auto name_end = stat.rfind(')');
-    return name_end != std::string::npos && name_end + 2 < stat.size() && stat[name_end + 2] != 'Z';
+    char state = testing_support::process_state(pid);
+    return state != 0 && state != 'Z';
   }
 
   // Commands outlive a killed coordinator (they lead their own process
@@ -172,8 +171,7 @@ steps:
     for (const auto& entry : fs::directory_iterator{"/proc"}) {
       auto name = entry.path().filename().string();
       if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      std::ifstream in{entry.path() / "cmdline"};
-      std::string cmdline{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+      std::string cmdline = testing_support::read_proc(entry.path() / "cmdline");
       pid_t pid = std::stoi(name);
       if (pid != ::getpid() && cmdline.find(dir_.string()) != std::string::npos) {
         ::kill(pid, SIGKILL);

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "../proc_support.hpp"
 #include "caudal/engine.hpp"
 
 namespace caudal::testing {
@@ -31,11 +32,8 @@ inline std::string with_fixtures(std::string yaml) {
 
 /// Gone, or a zombie waiting for its reaper: either way it runs no more.
 inline bool is_dead(pid_t pid) {
-  std::ifstream stat{"/proc/" + std::to_string(pid) + "/stat"};
-  if (!stat) return true;
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  auto close = text.rfind(')');
-  return close != std::string::npos && text.size() > close + 2 && text[close + 2] == 'Z';
+  char state = testing_support::process_state(pid);
+  return state == 0 || state == 'Z';
 }
 
 /// Waits until `p` holds, polling; false if `deadline` passed first.
