@@ -17,6 +17,7 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
+#include "../cert_support.hpp"
 #include "cli_support.hpp"
 
 namespace caudal {
@@ -26,44 +27,15 @@ namespace fs = std::filesystem;
 
 using namespace acceptance;
 
-struct x509_free {
-  void operator()(X509* p) const { X509_free(p); }
-};
-using x509_ptr = std::unique_ptr<X509, x509_free>;
-
-x509_ptr read_certificate(const fs::path& path) {
-  FILE* file = std::fopen(path.c_str(), "r");
-  if (!file) return nullptr;
-  x509_ptr cert{PEM_read_X509(file, nullptr, nullptr, nullptr)};
-  std::fclose(file);
-  return cert;
-}
+using namespace cert_support;
 
 /// What `openssl verify -purpose P -CAfile ca node` decides: X509_V_OK or
 /// why not.
 int verify(const fs::path& ca_file, const fs::path& node_file, int purpose) {
-  auto ca = read_certificate(ca_file);
-  auto node = read_certificate(node_file);
+  auto ca = read_cert(ca_file);
+  auto node = read_cert(node_file);
   if (!ca || !node) return -1;
-  std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store{X509_STORE_new(), &X509_STORE_free};
-  std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> ctx{X509_STORE_CTX_new(),
-                                                                      &X509_STORE_CTX_free};
-  if (X509_STORE_add_cert(store.get(), ca.get()) != 1 ||
-      X509_STORE_CTX_init(ctx.get(), store.get(), node.get(), nullptr) != 1 ||
-      X509_STORE_CTX_set_purpose(ctx.get(), purpose) != 1)
-    return -1;
-  return X509_verify_cert(ctx.get()) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(ctx.get());
-}
-
-std::string read_bytes(const fs::path& path) {
-  std::ifstream in{path, std::ios::binary};
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-mode_t mode_of(const fs::path& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return 0;
-  return st.st_mode & 07777;
+  return cert_support::verify(ca.get(), node.get(), purpose);
 }
 
 class CertCli : public ::testing::Test {

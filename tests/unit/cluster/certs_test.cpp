@@ -19,6 +19,8 @@
 #include <string>
 
 #include <gtest/gtest.h>
+
+#include "../../cert_support.hpp"
 #include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -30,53 +32,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-template <auto Free>
-struct openssl_free {
-  template <class T>
-  void operator()(T* p) const {
-    Free(p);
-  }
-};
-using x509_ptr = std::unique_ptr<X509, openssl_free<X509_free>>;
-using pkey_ptr = std::unique_ptr<EVP_PKEY, openssl_free<EVP_PKEY_free>>;
-using store_ptr = std::unique_ptr<X509_STORE, openssl_free<X509_STORE_free>>;
-using store_ctx_ptr = std::unique_ptr<X509_STORE_CTX, openssl_free<X509_STORE_CTX_free>>;
+using namespace cert_support;
 using bignum_ptr = std::unique_ptr<BIGNUM, openssl_free<BN_free>>;
-
-x509_ptr read_certificate(const fs::path& path) {
-  std::unique_ptr<FILE, openssl_free<fclose>> file{std::fopen(path.c_str(), "r")};
-  if (!file) return nullptr;
-  return x509_ptr{PEM_read_X509(file.get(), nullptr, nullptr, nullptr)};
-}
-
-pkey_ptr read_key(const fs::path& path) {
-  std::unique_ptr<FILE, openssl_free<fclose>> file{std::fopen(path.c_str(), "r")};
-  if (!file) return nullptr;
-  return pkey_ptr{PEM_read_PrivateKey(file.get(), nullptr, nullptr, nullptr)};
-}
-
-std::string read_bytes(const fs::path& path) {
-  std::ifstream in{path, std::ios::binary};
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-mode_t mode_of(const fs::path& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return 0;
-  return st.st_mode & 07777;
-}
-
-/// X509_verify_cert of `leaf` against a store holding only `ca`, for
-/// `purpose`: X509_V_OK or the reason it fails.
-int verify(X509* ca, X509* leaf, int purpose) {
-  store_ptr store{X509_STORE_new()};
-  store_ctx_ptr ctx{X509_STORE_CTX_new()};
-  if (!store || !ctx || X509_STORE_add_cert(store.get(), ca) != 1 ||
-      X509_STORE_CTX_init(ctx.get(), store.get(), leaf, nullptr) != 1 ||
-      X509_STORE_CTX_set_purpose(ctx.get(), purpose) != 1)
-    return -1;
-  return X509_verify_cert(ctx.get()) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(ctx.get());
-}
 
 bool is_critical(X509* cert, int nid) {
   int index = X509_get_ext_by_NID(cert, nid, -1);
@@ -132,7 +89,7 @@ class Certs : public ::testing::Test {
 
 TEST_F(Certs, TheCaIsSelfSignedAndACa) {
   auto dir = make_ca();
-  auto ca = read_certificate(dir / "ca.crt");
+  auto ca = read_cert(dir / "ca.crt");
   ASSERT_TRUE(ca);
   EXPECT_EQ(X509_check_issued(ca.get(), ca.get()), X509_V_OK);
   EXPECT_EQ(X509_verify(ca.get(), X509_get0_pubkey(ca.get())), 1);
@@ -148,8 +105,8 @@ TEST_F(Certs, TheCaIsSelfSignedAndACa) {
 }
 
 TEST_F(Certs, SerialsAreRandomTwentyOctetsAndPositive) {
-  auto first = read_certificate(make_ca("one") / "ca.crt");
-  auto second = read_certificate(make_ca("two") / "ca.crt");
+  auto first = read_cert(make_ca("one") / "ca.crt");
+  auto second = read_cert(make_ca("two") / "ca.crt");
   ASSERT_TRUE(first && second);
   bignum_ptr a{ASN1_INTEGER_to_BN(X509_get0_serialNumber(first.get()), nullptr)};
   bignum_ptr b{ASN1_INTEGER_to_BN(X509_get0_serialNumber(second.get()), nullptr)};
@@ -164,8 +121,8 @@ TEST_F(Certs, ValidityStartsAnHourEarlyAndLastsTenYearsForTheCaFiveForANode) {
   auto dir = dir_ / "certs";
   ASSERT_TRUE(create_ca(dir, options));
   ASSERT_TRUE(create_node(dir, "worker-1", options));
-  auto ca = read_certificate(dir / "ca.crt");
-  auto node = read_certificate(dir / "worker-1.crt");
+  auto ca = read_cert(dir / "ca.crt");
+  auto node = read_cert(dir / "worker-1.crt");
   ASSERT_TRUE(ca && node);
   EXPECT_EQ(seconds_from(issued, X509_get0_notBefore(ca.get())), -3600);
   EXPECT_EQ(seconds_from(issued, X509_get0_notAfter(ca.get())), 3650LL * 86400);
@@ -179,8 +136,8 @@ TEST_F(Certs, ANodeVerifiesAgainstItsCaAsClientAndAsServer) {
   ASSERT_TRUE(made) << made.error().message;
   EXPECT_EQ(made->certificate, dir / "worker-1.crt");
   EXPECT_EQ(made->key, dir / "worker-1.key");
-  auto ca = read_certificate(dir / "ca.crt");
-  auto node = read_certificate(dir / "worker-1.crt");
+  auto ca = read_cert(dir / "ca.crt");
+  auto node = read_cert(dir / "worker-1.crt");
   ASSERT_TRUE(ca && node);
   EXPECT_EQ(verify(ca.get(), node.get(), X509_PURPOSE_SSL_CLIENT), X509_V_OK);
   EXPECT_EQ(verify(ca.get(), node.get(), X509_PURPOSE_SSL_SERVER), X509_V_OK);
@@ -200,7 +157,7 @@ TEST_F(Certs, ANodeVerifiesAgainstItsCaAsClientAndAsServer) {
 TEST_F(Certs, AnIpv4NameGetsAnIpSubjectAltName) {
   auto dir = make_ca();
   ASSERT_TRUE(create_node(dir, "10.1.2.3"));
-  auto node = read_certificate(dir / "10.1.2.3.crt");
+  auto node = read_cert(dir / "10.1.2.3.crt");
   ASSERT_TRUE(node);
   EXPECT_EQ(X509_check_ip_asc(node.get(), "10.1.2.3", 0), 1);
   EXPECT_EQ(common_name(node.get()), "10.1.2.3");
@@ -210,8 +167,8 @@ TEST_F(Certs, ANodeOfAnotherCaDoesNotVerify) {
   auto ours = make_ca("ours");
   auto theirs = make_ca("theirs");
   ASSERT_TRUE(create_node(theirs, "intruder"));
-  auto ca = read_certificate(ours / "ca.crt");
-  auto intruder = read_certificate(theirs / "intruder.crt");
+  auto ca = read_cert(ours / "ca.crt");
+  auto intruder = read_cert(theirs / "intruder.crt");
   ASSERT_TRUE(ca && intruder);
   // Both CAs are "CN=Caudal CA": only the key tells them apart.
   EXPECT_NE(verify(ca.get(), intruder.get(), X509_PURPOSE_SSL_CLIENT), X509_V_OK);
@@ -221,9 +178,9 @@ TEST_F(Certs, ANodeOfAnotherCaDoesNotVerify) {
 TEST_F(Certs, EachKeyMatchesItsCertificateAndIsP256) {
   auto dir = make_ca();
   ASSERT_TRUE(create_node(dir, "worker-1"));
-  auto ca = read_certificate(dir / "ca.crt");
+  auto ca = read_cert(dir / "ca.crt");
   auto ca_key = read_key(dir / "ca.key");
-  auto node = read_certificate(dir / "worker-1.crt");
+  auto node = read_cert(dir / "worker-1.crt");
   auto node_key = read_key(dir / "worker-1.key");
   ASSERT_TRUE(ca && ca_key && node && node_key);
   EXPECT_EQ(X509_check_private_key(ca.get(), ca_key.get()), 1);
@@ -270,7 +227,7 @@ TEST_F(Certs, AnExistingCaIsKeptUnlessOverwriteThenReplacedWithNothingLeftBehind
   EXPECT_NE(read_bytes(dir / "ca.crt"), cert_before);
   EXPECT_EQ(mode_of(dir / "ca.key"), 0600u);
   EXPECT_EQ(files_in(dir), (std::set<std::string>{"ca.crt", "ca.key"}));
-  auto ca = read_certificate(dir / "ca.crt");
+  auto ca = read_cert(dir / "ca.crt");
   auto key = read_key(dir / "ca.key");
   ASSERT_TRUE(ca && key);
   EXPECT_EQ(X509_check_private_key(ca.get(), key.get()), 1);
@@ -298,8 +255,8 @@ TEST_F(Certs, AnExistingNodeIsKeptUnlessOverwrite) {
 
   ASSERT_TRUE(create_node(dir, "worker-1", overwriting()));
   EXPECT_NE(read_bytes(dir / "worker-1.key"), key_before);
-  auto ca = read_certificate(dir / "ca.crt");
-  auto node = read_certificate(dir / "worker-1.crt");
+  auto ca = read_cert(dir / "ca.crt");
+  auto node = read_cert(dir / "worker-1.crt");
   auto key = read_key(dir / "worker-1.key");
   ASSERT_TRUE(ca && node && key);
   EXPECT_EQ(verify(ca.get(), node.get(), X509_PURPOSE_SSL_SERVER), X509_V_OK);
