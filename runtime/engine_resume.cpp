@@ -151,8 +151,15 @@ resumable_runs engine::find_resumable() {
   }
   // list_runs gives the newest first; resume the oldest first.
   for (auto h = runs->rbegin(); h != runs->rend(); ++h) {
-    if (h->status == run_status::paused) out.paused.push_back(h->run_id);
-    else if (is_resumable(h->status)) out.running.push_back(h->run_id);
+    if (h->status == run_status::paused) {
+      out.paused.push_back(h->run_id);
+    } else if (is_resumable(h->status)) {
+      out.running.push_back(h->run_id);
+    } else if (h->status == run_status::failed) {
+      // Only its journal tells whether it failed for want of workers.
+      auto trace = load_trace(*db, h->run_id);
+      if (trace && failed_for_want_of_workers(*trace)) out.running.push_back(h->run_id);
+    }
   }
   return out;
 }

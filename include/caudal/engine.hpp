@@ -76,7 +76,9 @@ class run_handle;
 
 /// Runs that a resume would continue, from the open database.
 struct resumable_runs {
-  std::vector<std::string> running;  ///< killed or interrupted, oldest first
+  /// Killed, interrupted, or failed because no cluster worker came in time;
+  /// oldest first.
+  std::vector<std::string> running;
   std::vector<std::string> paused;   ///< waiting for an answer, oldest first
   std::string error;                 ///< the database could not be read
 };

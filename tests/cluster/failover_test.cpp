@@ -14,6 +14,8 @@ namespace {
 
 class Failover : public ClusterTest {
  protected:
+  void resume_after_no_worker(const std::vector<std::string>& which);
+
   /// Four branches whose first run of each attempt signals readiness and
   /// then works `first_s` seconds; a run again of the same attempt answers
   /// at once.
@@ -214,14 +216,18 @@ TEST_F(Failover, WithNoReachableWorkerPlacedAttemptsFailAfterTheWait) {
   EXPECT_EQ(show("R")["status"], "failed");
 }
 
-TEST_F(Failover, ARunThatFoundNoWorkerIsResumedOnceOneIsUp) {
+// A run that found no worker, resumed (by id, or with --all) once one is up.
+void Failover::resume_after_no_worker(const std::vector<std::string>& which) {
   auto closed = "127.0.0.1:" + std::to_string(closed_port());
   auto r = caudal({"run", four_branches("0"), "--run-id", "R", "--cluster", closed, "--insecure",
                    "--cluster-wait", "1"});
   ASSERT_EQ(r.code, 1) << r.out << r.err;
 
   auto w1 = start_worker("w1", 2);
-  r = caudal({"resume", "R", "--cluster", w1.address(), "--insecure"});
+  std::vector<std::string> args{"resume"};
+  args.insert(args.end(), which.begin(), which.end());
+  args.insert(args.end(), {"--cluster", w1.address(), "--insecure"});
+  r = caudal(args);
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_EQ(
       value::parse(r.out, nullptr, false),
@@ -231,6 +237,10 @@ TEST_F(Failover, ARunThatFoundNoWorkerIsResumedOnceOneIsUp) {
   for (const auto& l : lines) EXPECT_EQ(l.node, "w1") << l.step;
   EXPECT_EQ(show("R")["status"], "completed");
 }
+
+TEST_F(Failover, ARunThatFoundNoWorkerIsResumedOnceOneIsUp) { resume_after_no_worker({"R"}); }
+
+TEST_F(Failover, ResumeAllPicksUpARunThatFoundNoWorker) { resume_after_no_worker({"--all"}); }
 
 }  // namespace
 }  // namespace caudal::cluster_test
