@@ -16,6 +16,8 @@
 #include <memory>
 #include <vector>
 
+#include "cluster/openssl_ptr.hpp"
+
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
@@ -32,18 +34,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-template <auto Free>
-struct openssl_free {
-  template <class T>
-  void operator()(T* p) const {
-    Free(p);
-  }
-};
-using x509_ptr = std::unique_ptr<X509, openssl_free<X509_free>>;
-using pkey_ptr = std::unique_ptr<EVP_PKEY, openssl_free<EVP_PKEY_free>>;
-using bio_ptr = std::unique_ptr<BIO, openssl_free<BIO_free_all>>;
-using bignum_ptr = std::unique_ptr<BIGNUM, openssl_free<BN_free>>;
-using extension_ptr = std::unique_ptr<X509_EXTENSION, openssl_free<X509_EXTENSION_free>>;
+using x509_ptr = openssl_ptr<X509, X509_free>;
+using pkey_ptr = openssl_ptr<EVP_PKEY, EVP_PKEY_free>;
+using bio_ptr = openssl_ptr<BIO, BIO_free_all>;
+using bignum_ptr = openssl_ptr<BIGNUM, BN_free>;
+using extension_ptr = openssl_ptr<X509_EXTENSION, X509_EXTENSION_free>;
 
 constexpr mode_t key_mode = 0600;
 constexpr mode_t certificate_mode = 0644;

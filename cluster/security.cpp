@@ -9,6 +9,7 @@
 
 #include "caudal/cluster.hpp"
 #include "cluster/node_config.hpp"
+#include "cluster/openssl_ptr.hpp"
 
 namespace caudal {
 
@@ -31,7 +32,7 @@ std::optional<std::string> check_tls_files(const cluster::tls_files& f) {
     if (!std::filesystem::exists(path))
       return "missing " + path + " (make it with `caudal cert create-ca` / `caudal cert " +
              "create-node`)";
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx{SSL_CTX_new(TLS_method()), SSL_CTX_free};
+  cluster::openssl_ptr<SSL_CTX, SSL_CTX_free> ctx{SSL_CTX_new(TLS_method())};
   if (!ctx) return "cannot create a TLS context: " + openssl_error();
   if (SSL_CTX_use_certificate_chain_file(ctx.get(), f.certificate.c_str()) != 1)
     return "cannot load the certificate " + f.certificate + ": " + openssl_error();

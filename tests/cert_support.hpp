@@ -15,22 +15,19 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
+#include "cluster/openssl_ptr.hpp"
+
 namespace caudal::cert_support {
 
 namespace fs = std::filesystem;
 
-template <auto Free>
-struct openssl_free {
-  template <class T>
-  void operator()(T* p) const {
-    Free(p);
-  }
-};
-using x509_ptr = std::unique_ptr<X509, openssl_free<X509_free>>;
-using pkey_ptr = std::unique_ptr<EVP_PKEY, openssl_free<EVP_PKEY_free>>;
-using store_ptr = std::unique_ptr<X509_STORE, openssl_free<X509_STORE_free>>;
-using store_ctx_ptr = std::unique_ptr<X509_STORE_CTX, openssl_free<X509_STORE_CTX_free>>;
-using file_ptr = std::unique_ptr<FILE, openssl_free<std::fclose>>;
+using cluster::openssl_free;
+using cluster::openssl_ptr;
+using x509_ptr = openssl_ptr<X509, X509_free>;
+using pkey_ptr = openssl_ptr<EVP_PKEY, EVP_PKEY_free>;
+using store_ptr = openssl_ptr<X509_STORE, X509_STORE_free>;
+using store_ctx_ptr = openssl_ptr<X509_STORE_CTX, X509_STORE_CTX_free>;
+using file_ptr = openssl_ptr<FILE, std::fclose>;
 
 inline x509_ptr read_cert(const fs::path& path) {
   file_ptr file{std::fopen(path.c_str(), "r")};

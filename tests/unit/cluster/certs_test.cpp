@@ -33,7 +33,7 @@ namespace {
 namespace fs = std::filesystem;
 
 using namespace cert_support;
-using bignum_ptr = std::unique_ptr<BIGNUM, openssl_free<BN_free>>;
+using bignum_ptr = openssl_ptr<BIGNUM, BN_free>;
 
 bool is_critical(X509* cert, int nid) {
   int index = X509_get_ext_by_NID(cert, nid, -1);
