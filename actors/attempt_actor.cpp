@@ -21,6 +21,9 @@ namespace {
 struct attempt_state {
   static inline const char* name = "caudal.attempt";
   std::shared_ptr<cancel_token> cancel = std::make_shared<cancel_token>();
+  // An attempt actor killed before its job ended (an exit message) takes
+  // its child process with it; after the job it changes nothing.
+  ~attempt_state() { cancel->cancel(); }
 };
 
 using attempt_self = caf::stateful_actor<attempt_state>;

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/run_env.hpp"
+#include "actors/step_logic.hpp"
 #include "caudal/agent.hpp"
 #include "cluster/executor.hpp"
 #include "messages/type_ids.hpp"
@@ -29,6 +30,9 @@ struct running_attempt {
   caf::actor actor;
   std::string what;  // "run/path#attempt", for the log
   std::chrono::steady_clock::time_point started;
+  caf::actor supervisor;  // the coordinator's remote attempt actor
+  std::string step_path;
+  int attempt = 0;
 };
 
 struct executor_state {
@@ -92,6 +96,22 @@ caf::behavior executor_actor(executor_self* self, executor_config config) {
     }
     auto it = st.running.find(msg.source);
     if (it == st.running.end()) return;
+    if (msg.reason != caf::exit_reason::normal) {
+      // Attempt actors answer, then quit normally: this one died without
+      // answering (its supervisor does not monitor it across the network).
+      auto why = self->system().render(msg.reason);
+      spdlog::error("attempt {} terminated without answering: {}", it->second.what, why);
+      attempt_result r;
+      r.step_path = it->second.step_path;
+      r.attempt = it->second.attempt;
+      r.failure = failure_class::agent;
+      r.error_kind = "Crashed";
+      r.feedback = attempt_feedback(
+          r.failure, r.error_kind,
+          "attempt actor terminated on worker " + st.config.name + ": " + why);
+      r.node = st.config.name;
+      self->send(it->second.supervisor, std::move(r));
+    }
     std::chrono::duration<double> took = std::chrono::steady_clock::now() - it->second.started;
     spdlog::info("attempt {} ended after {:.3f} s ({} of {} slots busy)", it->second.what,
                  took.count(), st.running.size() - 1, st.config.slots);
@@ -124,13 +144,16 @@ caf::behavior executor_actor(executor_self* self, executor_config config) {
         auto plan = make_attempt_plan(pipe, req.step_locator, st.config.agents);
         plan.node = st.config.name;
         auto what = req.run_id + "/" + req.step_path + "#" + std::to_string(req.attempt);
+        auto req_path = req.step_path;
+        auto req_attempt = req.attempt;
         self->monitor(supervisor);
         auto slot = st.supervised.emplace(supervisor.address(), caf::actor{});
         auto attempt = spawn_attempt_actor(self->system(), std::move(plan), std::move(req),
                                            supervisor, st.config.pool);
         slot->second = attempt;
         self->monitor(attempt);
-        st.running[attempt.address()] = {attempt, what, std::chrono::steady_clock::now()};
+        st.running[attempt.address()] = {attempt, what, std::chrono::steady_clock::now(),
+                                         supervisor, req_path, req_attempt};
         spdlog::info("attempt {} started ({} of {} slots busy)", what, st.running.size(),
                      st.config.slots);
         return attempt;

@@ -91,8 +91,12 @@ class remote_driver {
               auto& st = self->state;
               if (serial != st.placing) return;
               st.is_placing = false;
+              // Not monitored from here: an attempt that ends before the
+              // monitor request reaches the worker reads as a down message
+              // with `unknown`, which CAF may deliver before the result the
+              // attempt sent first. The executor watches its attempts and
+              // reports one that dies without answering.
               st.attempt = std::move(attempt);
-              self->monitor(st.attempt);
               if (st.is_cancelled) self->send(st.attempt, cancel_atom::value);
             },
             [self, serial](caf::error& err) {
@@ -146,11 +150,7 @@ class remote_driver {
   }
 
   void on_down(const caf::down_msg& msg) {
-    bool is_ours = (st_.executor && msg.source == st_.executor.address()) ||
-                   (st_.attempt && msg.source == st_.attempt.address());
-    if (!is_ours) return;
-    if (st_.attempt && msg.source == st_.attempt.address() && msg.reason == caf::exit_reason::normal)
-      return;  // it quit after answering; the answer comes (or came) first
+    if (!st_.executor || msg.source != st_.executor.address()) return;
     lost_worker(self_->system().render(msg.reason));
   }
 
@@ -158,7 +158,6 @@ class remote_driver {
     spdlog::warn("attempt {}#{} lost worker {} ({}); placing it again", st_.req.step_path,
                  st_.req.attempt, st_.worker, why);
     st_.lost.push_back(st_.worker);
-    if (st_.attempt) self_->demonitor(st_.attempt);
     self_->demonitor(st_.executor);
     give_back(st_.executor, true);
     st_.attempt = nullptr;

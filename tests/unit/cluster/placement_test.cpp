@@ -184,5 +184,50 @@ steps: [{name: s, agent: nap}]
                 caf::after(std::chrono::seconds{10}) >> [] { ADD_FAILURE() << "no result"; });
 }
 
+TEST_F(Executor, ReportsAnAttemptThatDiedWithoutAnsweringAndItsChildGoes) {
+  const std::string source = R"(
+version: 1
+name: p
+agents:
+  nap: {type: command, argv: ["sleep", "30"]}
+steps: [{name: s, agent: nap}]
+)";
+  attempt_request req;
+  req.run_id = "r1";
+  req.step_path = "s";
+  req.step_locator = "0";
+  req.attempt = 2;
+  caf::actor running;
+  self->request(executor, std::chrono::seconds{10}, place_atom::value, std::string{"k1"}, source,
+                std::string{"p.yaml"}, req, caf::actor_cast<caf::actor>(self))
+      .receive([&](caf::actor& a) { running = a; },
+               [](caf::error& err) { ADD_FAILURE() << caf::to_string(err); });
+  ASSERT_TRUE(running);
+  // The coordinator does not monitor attempts across the network: the
+  // executor tells it, as the attempt's answer.
+  caf::anon_send_exit(running, caf::exit_reason::kill);
+  self->receive(
+      [](attempt_result& r) {
+        EXPECT_EQ(r.step_path, "s");
+        EXPECT_EQ(r.attempt, 2);
+        EXPECT_EQ(r.failure, failure_class::agent);
+        EXPECT_EQ(r.error_kind, "Crashed");
+        EXPECT_EQ(r.node, "w1");
+        EXPECT_NE(r.feedback.find("attempt actor terminated on worker w1: "), std::string::npos)
+            << r.feedback;
+      },
+      caf::after(std::chrono::seconds{10}) >> [] { ADD_FAILURE() << "no report"; });
+  // Its `sleep 30` was killed with it: the job ends now, as cancelled.
+  self->receive([](attempt_result& r) { EXPECT_EQ(r.failure, failure_class::cancelled); },
+                caf::after(std::chrono::seconds{10}) >> [] { ADD_FAILURE() << "child lives"; });
+  // And the slot is free again.
+  self->request(executor, std::chrono::seconds{10}, status_atom::value)
+      .receive([](const std::string&, uint32_t slots, uint32_t running_now) {
+                 EXPECT_EQ(slots, 1u);
+                 EXPECT_EQ(running_now, 0u);
+               },
+               [](caf::error& err) { ADD_FAILURE() << caf::to_string(err); });
+}
+
 }  // namespace
 }  // namespace caudal::cluster
