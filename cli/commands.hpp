@@ -23,13 +23,17 @@ struct global_options {
 };
 
 /// A cluster run's flags (SPEC §6): workers, and how to authenticate to them.
+/// Flags given on the command line win over the cluster file's values.
 struct cluster_flags {
   std::string workers;  ///< "host:port,host:port"; empty: not a cluster run
+  std::string file;     ///< --cluster-file (load_cluster_file)
   std::string tls_dir;
   std::string name;
   bool is_insecure = false;
-  size_t local_slots = 0;
-  double wait_s = 30;
+  std::optional<size_t> local_slots;
+  std::optional<double> wait_s;
+  std::optional<double> heartbeat_s;
+  std::optional<double> connection_timeout_s;
 };
 
 struct run_options {
@@ -54,6 +58,8 @@ struct worker_cli_options {
   std::string tls_dir;
   bool is_insecure = false;
   bool is_log_level_given = false;
+  std::optional<double> heartbeat_s;
+  std::optional<double> connection_timeout_s;
 };
 
 struct cluster_status_options {
@@ -132,9 +138,9 @@ int validate_command(const global_options& globals, const validate_options& opti
 int worker_command(const global_options& globals, const worker_cli_options& options);
 /// `caudal cluster status`: the workers as a coordinator sees them.
 int cluster_status_command(const global_options& globals, const cluster_status_options& options);
-/// The engine options for `flags`: nothing to do without --cluster (true);
-/// false after printing why the addresses or the security settings are
-/// refused.
+/// The engine options for `flags`: nothing to do without --cluster or
+/// --cluster-file (true); false after printing why the file, the addresses
+/// or the security settings are refused.
 bool apply_cluster_flags(const cluster_flags& flags, engine_options& options);
 
 /// `caudal cache clear`: prints how many entries it removed.

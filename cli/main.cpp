@@ -14,9 +14,24 @@ namespace {
 
 // --cluster and its companions, the same on `run`, `resume` and
 // `cluster status`.
+void add_detection_flags(CLI::App* cmd, std::optional<double>& heartbeat_s,
+                         std::optional<double>& timeout_s) {
+  cmd->add_option("--heartbeat-interval", heartbeat_s,
+                  "seconds between heartbeats to every peer (default 0.5)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--connection-timeout", timeout_s,
+                  "seconds of silence after which a peer is lost (default 2)")
+      ->check(CLI::PositiveNumber);
+}
+
 void add_cluster_flags(CLI::App* cmd, caudal::cli::cluster_flags& flags) {
-  cmd->add_option("--cluster", flags.workers,
-                  "run parallel branches and map items on these workers (HOST:PORT,...)");
+  auto* workers = cmd->add_option(
+      "--cluster", flags.workers,
+      "run parallel branches and map items on these workers (HOST:PORT,...)");
+  cmd->add_option("--cluster-file", flags.file,
+                  "a YAML file listing the workers and how to reach them (docs/cluster.md); "
+                  "flags given here win over its values")
+      ->excludes(workers);
   auto* tls =
       cmd->add_option("--tls", flags.tls_dir, "certificate directory (caudal cert), mutual TLS");
   cmd->add_option("--name", flags.name, "this node's certificate name in the --tls directory");
@@ -29,6 +44,7 @@ void add_cluster_flags(CLI::App* cmd, caudal::cli::cluster_flags& flags) {
   cmd->add_option("--cluster-wait", flags.wait_s,
                   "seconds placed work waits when no worker is up (default 30)")
       ->check(CLI::NonNegativeNumber);
+  add_detection_flags(cmd, flags.heartbeat_s, flags.connection_timeout_s);
 }
 
 }  // namespace
@@ -139,6 +155,7 @@ int main(int argc, char** argv) {
                        "no TLS: for local development and tests only; refused unless "
                        "--listen is a loopback address")
       ->excludes(worker_tls);
+  add_detection_flags(worker_cmd, worker.heartbeat_s, worker.connection_timeout_s);
 
   caudal::cli::cluster_status_options cluster_status;
   auto* cluster_cmd = app.add_subcommand("cluster", "a cluster's workers");

@@ -15,25 +15,61 @@
 
 namespace caudal::cli {
 
+namespace {
+
+// Failure detection: a timeout not longer than the heartbeat loses every
+// peer between two heartbeats.
+std::optional<std::string> check_detection(double heartbeat_s, double timeout_s) {
+  if (heartbeat_s <= 0) return "--heartbeat-interval must be more than 0";
+  if (timeout_s <= heartbeat_s)
+    return (std::ostringstream{} << "--connection-timeout must be longer than "
+                                    "--heartbeat-interval ("
+                                 << heartbeat_s << " s), or every peer is lost")
+        .str();
+  return std::nullopt;
+}
+
+}  // namespace
+
 bool apply_cluster_flags(const cluster_flags& flags, engine_options& options) {
-  if (flags.workers.empty()) return true;
+  if (flags.workers.empty() && flags.file.empty()) return true;
   cluster_options c;
-  std::stringstream items{flags.workers};
-  for (std::string item; std::getline(items, item, ',');)
-    if (!item.empty()) c.workers.push_back(item);
-  if (c.workers.empty()) {
-    std::cerr << "caudal: --cluster: no worker address in '" << flags.workers << "'\n";
-    return false;
+  if (!flags.file.empty()) {
+    auto loaded = load_cluster_file(flags.file);
+    if (auto* why = std::get_if<std::string>(&loaded)) {
+      std::cerr << "caudal: " << *why << '\n';
+      return false;
+    }
+    c = std::move(std::get<cluster_options>(loaded));
+  } else {
+    std::stringstream items{flags.workers};
+    for (std::string item; std::getline(items, item, ',');)
+      if (!item.empty()) c.workers.push_back(item);
+    if (c.workers.empty()) {
+      std::cerr << "caudal: --cluster: no worker address in '" << flags.workers << "'\n";
+      return false;
+    }
   }
-  if (auto refused = check_node_security(c.workers, flags.tls_dir, flags.name, flags.is_insecure)) {
+  // The command line wins over the file.
+  if (!flags.tls_dir.empty()) {
+    c.tls_dir = flags.tls_dir;
+    c.is_insecure = false;
+  }
+  if (flags.is_insecure) {
+    c.is_insecure = true;
+    c.tls_dir.clear();
+  }
+  if (!flags.name.empty()) c.name = flags.name;
+  c.local_slots = flags.local_slots.value_or(c.local_slots);
+  c.wait_s = flags.wait_s.value_or(c.wait_s);
+  c.heartbeat_s = flags.heartbeat_s.value_or(c.heartbeat_s);
+  c.connection_timeout_s = flags.connection_timeout_s.value_or(c.connection_timeout_s);
+  auto refused = check_detection(c.heartbeat_s, c.connection_timeout_s);
+  if (!refused) refused = check_node_security(c.workers, c.tls_dir, c.name, c.is_insecure);
+  if (refused) {
     std::cerr << "caudal: " << *refused << '\n';
     return false;
   }
-  c.tls_dir = flags.tls_dir;
-  c.name = flags.name;
-  c.is_insecure = flags.is_insecure;
-  c.local_slots = flags.local_slots;
-  c.wait_s = flags.wait_s;
   options.cluster = std::move(c);
   return true;
 }
@@ -50,6 +86,12 @@ int worker_command(const global_options&, const worker_cli_options& o) {
   options.workdir = o.workdir;
   options.tls_dir = o.tls_dir;
   options.is_insecure = o.is_insecure;
+  options.heartbeat_s = o.heartbeat_s.value_or(options.heartbeat_s);
+  options.connection_timeout_s = o.connection_timeout_s.value_or(options.connection_timeout_s);
+  if (auto refused = check_detection(options.heartbeat_s, options.connection_timeout_s)) {
+    std::cerr << "caudal: worker: " << *refused << '\n';
+    return exit_invalid;
+  }
   auto started = worker_node::start(options);
   if (auto* why = std::get_if<std::string>(&started)) {
     std::cerr << "caudal: worker: " << *why << '\n';
@@ -70,8 +112,8 @@ int worker_command(const global_options&, const worker_cli_options& o) {
 }
 
 int cluster_status_command(const global_options&, const cluster_status_options& o) {
-  if (o.cluster.workers.empty()) {
-    std::cerr << "caudal: cluster status needs --cluster HOST:PORT,...\n";
+  if (o.cluster.workers.empty() && o.cluster.file.empty()) {
+    std::cerr << "caudal: cluster status needs --cluster HOST:PORT,... or --cluster-file FILE\n";
     return exit_invalid;
   }
   engine_options options;

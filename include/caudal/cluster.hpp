@@ -31,6 +31,21 @@ struct cluster_options {
   double connection_timeout_s = 2;
 };
 
+/// Reads a cluster file (`--cluster-file`, docs/cluster.md):
+///
+///     workers: [10.0.0.1:7400, 10.0.0.2:7400]   # required
+///     tls: certs        # relative to the file's directory
+///     name: coordinator
+///     insecure: false   # instead of tls; loopback addresses only
+///     local_slots: 0
+///     wait_s: 30
+///     heartbeat_s: 0.5
+///     connection_timeout_s: 2
+///
+/// The options, or every mistake as `file:line:col: what` (one a line).
+/// The security rules are not checked here (check_node_security).
+std::variant<cluster_options, std::string> load_cluster_file(const std::string& path);
+
 struct worker_options {
   std::string listen = "127.0.0.1:0";  ///< port 0: any free port
   size_t slots = 0;                    ///< 0: the number of cores

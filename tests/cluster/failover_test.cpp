@@ -35,9 +35,12 @@ class Failover : public ClusterTest {
   }
 
   /// Starts the coordinator of `file` on `ws` as a child (run id R, --json).
-  pid_t start_run(const std::string& file, const std::vector<worker_process>& ws) {
+  /// `caudal run FILE --run-id R --json` on the workers `ws` (--cluster
+  /// ... --insecure), or with `cluster_args` instead when given.
+  pid_t start_run(const std::string& file, const std::vector<worker_process>& ws,
+                  std::vector<std::string> cluster_args = {}) {
     std::vector<std::string> args{"run", file, "--run-id", "R", "--json"};
-    auto flags = cluster_flags(ws);
+    auto flags = cluster_args.empty() ? cluster_flags(ws) : cluster_args;
     args.insert(args.end(), flags.begin(), flags.end());
     return start_caudal("run", args);
   }
@@ -151,6 +154,28 @@ TEST_F(Failover, AFrozenWorkersAttemptsRunAgainAfterTheConnectionTimeout) {
   // Heartbeat 0.5 s, connection timeout 2 s.
   EXPECT_GT(again_at - stopped_at, 1.0) << "a silent worker is given its connection timeout";
   EXPECT_LT(again_at - stopped_at, 4.0);
+  go_on(victim);
+}
+
+TEST_F(Failover, AClusterFileSetsHowSoonAFrozenWorkerIsGivenUp) {
+  auto w1 = start_worker("w1", 3);
+  auto w2 = start_worker("w2", 3);
+  auto file = write("cluster.yaml", "workers: [" + w1.address() + ", " + w2.address() +
+                                        "]\ninsecure: true\nheartbeat_s: 0.2\n"
+                                        "connection_timeout_s: 0.6\n");
+  run_pid_ = start_run(four_branches("2"), {}, {"--cluster-file", file});
+  ASSERT_TRUE(wait_until([&] { return ready_count() == 4; })) << read_file(path("run.err"));
+  auto lost = busiest_node();
+  const auto& victim = lost == "w1" ? w1 : w2;
+  const auto& survivor = lost == "w1" ? w2 : w1;
+  double stopped_at = unix_now();
+  pause(victim);
+
+  double again_at = check_moved(lost, survivor.name);
+  std::cout << "[ timing ] SIGSTOP of " << lost << " with a 0.6 s timeout -> running again on "
+            << survivor.name << ": " << (again_at - stopped_at) * 1000 << " ms\n";
+  EXPECT_GT(again_at - stopped_at, 0.5) << "a silent worker is given its connection timeout";
+  EXPECT_LT(again_at - stopped_at, 1.8) << "the file's timeout, not the default 2 s";
   go_on(victim);
 }
 

@@ -85,6 +85,50 @@ TEST_F(Security, AClusterRunWithoutTlsOrInsecureIsRefused) {
   EXPECT_EQ(value::parse(r.out, nullptr, false), value::array()) << "no run was started";
 }
 
+TEST_F(Security, AClusterFileFollowsTheSameRulesAndPointsAtItsMistakes) {
+  auto file = pipeline();
+  auto remote = write("remote.yaml",
+                      "workers:\n  - 127.0.0.1:7000\n  - 10.1.2.3:7000\ninsecure: true\n");
+  auto r = caudal({"run", file, "--cluster-file", remote});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("'10.1.2.3:7000'"), std::string::npos) << r.err;
+
+  r = caudal({"run", file, "--cluster-file", write("none.yaml", "workers: [127.0.0.1:7000]\n")});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("caudal cert create-ca"), std::string::npos) << r.err;
+
+  auto bad = write("bad.yaml", "workers:\n  - 127.0.0.1:7000\n  - nowhere\ninsecure: yes please\n");
+  r = caudal({"run", file, "--cluster-file", bad});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find(bad + ":3:5: 'nowhere' is not HOST:PORT"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(bad + ":4:11: insecure must be true or false"), std::string::npos) << r.err;
+
+  r = caudal({"run", file, "--cluster-file", remote, "--cluster", "127.0.0.1:7000"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--cluster excludes --cluster-file"), std::string::npos) << r.err;
+
+  EXPECT_FALSE(fs::exists(path("ran.log"))) << "nothing ran";
+  r = caudal({"runs", "--json"});
+  EXPECT_EQ(value::parse(r.out, nullptr, false), value::array()) << "no run was started";
+}
+
+TEST_F(Security, ATimeoutNoLongerThanTheHeartbeatIsRefused) {
+  auto r = caudal({"worker", "--listen", "127.0.0.1:0", "--insecure", "--heartbeat-interval", "1",
+                   "--connection-timeout", "0.5"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--connection-timeout must be longer than --heartbeat-interval"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.out, "") << "it never listened";
+  r = caudal({"run", pipeline(), "--cluster", "127.0.0.1:7000", "--insecure",
+              "--connection-timeout", "0.4"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--connection-timeout must be longer than --heartbeat-interval (0.5"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(path("ran.log"))) << "nothing ran";
+}
+
 TEST_F(Security, GarbageOnAWorkersPortDoesNotHurtIt) {
   auto w1 = start_worker("w1", 2);
   std::mt19937 random{42};

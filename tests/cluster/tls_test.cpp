@@ -46,6 +46,30 @@ TEST_F(Tls, NodesOfTheSameCaWorkTogether) {
   for (const auto& l : lines) EXPECT_EQ(l.node, "w1");
 }
 
+TEST_F(Tls, AClusterFileNamesTheWorkersAndTheCertificatesBesideIt) {
+  auto port = start_tls_worker();
+  ASSERT_NE(port, 0);
+  // `tls` is relative to the file's directory, wherever caudal runs from.
+  fs::create_directories(path("conf"));
+  auto relative = fs::relative(certs_, path("conf")).string();
+  auto file = write("conf/cluster.yaml", "workers: [127.0.0.1:" + std::to_string(port) +
+                                             "]\ntls: " + relative + "\nname: coord\n");
+  auto r = caudal({"run", pipeline(), "--cluster-file", file, "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(value::parse(r.out)["output"],
+            value::parse(R"({"a": "p/a/s <- a", "b": "p/b/s <- b"})"));
+  auto lines = ran();
+  ASSERT_EQ(lines.size(), 2u);
+  for (const auto& l : lines) EXPECT_EQ(l.node, "w1");
+  // `cluster status` reads the same file.
+  r = caudal({"cluster", "status", "--cluster-file", file, "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto workers = value::parse(r.out);
+  ASSERT_EQ(workers.size(), 1u) << r.out;
+  EXPECT_EQ(workers[0]["name"], "w1");
+  EXPECT_EQ(workers[0]["state"], "up");
+}
+
 TEST_F(Tls, AStrangersCertificateIsRefusedAndNothingRuns) {
   auto port = start_tls_worker();
   ASSERT_NE(port, 0);
