@@ -144,18 +144,25 @@ class ClusterTest : public ::testing::Test {
 
   // --- processes -------------------------------------------------------
 
-  /// Starts `caudal worker --listen 127.0.0.1:0 --insecure --name NAME
-  /// --slots SLOTS --workdir DIR` and waits (10 s at most) for its
-  /// "listening on" line; a failed assertion (and pid -1) when it does not
-  /// come.
+  /// Starts `caudal worker --listen 127.0.0.1:PORT --insecure --name NAME
+  /// --slots SLOTS --workdir DIR` (port 0: any) and waits (10 s at most)
+  /// for its "listening on" line; a failed assertion (and pid -1) when it
+  /// does not come.
   worker_process start_worker(const std::string& name, int slots,
-                              std::vector<std::string> extra = {}) {
+                              std::vector<std::string> extra = {}, uint16_t port = 0) {
     worker_process w;
     w.name = name;
     w.err_file = (dir_ / (name + ".err")).string();
-    std::vector<std::string> args{"worker",    "--listen",   "127.0.0.1:0", "--insecure",
-                                  "--name",    name,         "--slots",     std::to_string(slots),
-                                  "--workdir", dir_.string()};
+    std::vector<std::string> args{"worker",
+                                  "--listen",
+                                  "127.0.0.1:" + std::to_string(port),
+                                  "--insecure",
+                                  "--name",
+                                  name,
+                                  "--slots",
+                                  std::to_string(slots),
+                                  "--workdir",
+                                  dir_.string()};
     args.insert(args.end(), extra.begin(), extra.end());
     int out[2];
     if (::pipe2(out, O_CLOEXEC) != 0) {

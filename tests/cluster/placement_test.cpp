@@ -128,6 +128,64 @@ TEST_F(Placement, AWorkerNeverRunsMoreAttemptsThanItsSlots) {
   EXPECT_FALSE(fs::exists(path("local.trace"))) << "nothing ran on the coordinator";
 }
 
+TEST_F(Placement, LocalSlotsLetTheCoordinatorTakePlacedWorkBesideItsWorkers) {
+  auto w1 = start_worker("w1", 1);
+  std::string text = "version: 1\nname: slots\nagents:\n" +
+                     fixture_agent("probe", "slot_probe.sh", {dir_.string(), "0.3"}) +
+                     "steps:\n  - kind: parallel\n    name: p\n    branches:\n";
+  for (int i = 0; i < 9; ++i)
+    text += "      b" + std::to_string(i) + ": [{name: s, agent: probe}]\n";
+  auto r = caudal({"run", write("slots.yaml", text), "--json", "--cluster", w1.address(),
+                   "--insecure", "--local-slots", "2"});
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+
+  auto on_worker = read_file(path("w1.trace"));
+  auto here = read_file(path("local.trace"));  // no CAUDAL_NODE on the coordinator
+  EXPECT_EQ(std::count(on_worker.begin(), on_worker.end(), '+') +
+                std::count(here.begin(), here.end(), '+'),
+            9)
+      << "w1: " << on_worker << ", local: " << here;
+  EXPECT_EQ(most_at_once(on_worker), 1) << on_worker;
+  EXPECT_EQ(most_at_once(here), 2) << "the coordinator's two slots, side by side: " << here;
+  std::map<std::string, value> steps;
+  collect_steps(value::parse(r.out)["steps"], steps);
+  std::set<std::string> used;
+  for (int i = 0; i < 9; ++i) used.insert(steps["p/b" + std::to_string(i) + "/s"].value("node", ""));
+  EXPECT_EQ(used, (std::set<std::string>{"w1", "local"}));
+}
+
+TEST_F(Placement, AWorkerThatComesUpLateOrComesBackIsConnectedAndUsed) {
+  auto late_port = closed_port();
+  auto w1 = start_worker("w1", 1);
+  auto file = fan_out_pipeline(10, fixture_agent("work", "cluster_agent.sh", {dir_.string(), "1"}));
+  pid_t run = start_caudal("run", {"run", file, "--json", "--cluster",
+                                  w1.address() + ",127.0.0.1:" + std::to_string(late_port),
+                                  "--insecure"});
+  // Only w1 is up: one branch at a time (after the plain first step).
+  ASSERT_TRUE(wait_until([&] { return ready_count() == 2; })) << read_file(path("run.err"));
+  auto w2 = start_worker("w2", 2, {}, late_port);
+  ASSERT_TRUE(wait_until([&] {
+    for (const auto& l : ran())
+      if (l.node == "w2") return true;
+    return false;
+  })) << "a worker listed but down at the start is used once it is up";
+
+  kill_now(w1);
+  double back_at = unix_now();
+  ASSERT_GT(start_worker("w1", 1, {}, w1.port).pid, 0);
+  ASSERT_TRUE(wait_until([&] {
+    for (const auto& l : ran())
+      if (l.node == "w1" && l.at > back_at) return true;
+    return false;
+  })) << "a worker that comes back is reconnected and used\n"
+      << read_file(path("run.err"));
+
+  ASSERT_EQ(wait_exit(run, 60s), 0) << read_file(path("run.err"));
+  auto result = value::parse(read_file(path("run.out")), nullptr, false);
+  EXPECT_EQ(result["status"], "completed") << result.dump();
+  EXPECT_EQ(result["output"].size(), 10u);
+}
+
 TEST_F(Placement, MapItemsRunOnWorkersAndPlainStepsOnTheCoordinator) {
   auto w1 = start_worker("w1", 2);
   auto w2 = start_worker("w2", 2);
