@@ -204,14 +204,20 @@ class ClusterTest : public ::testing::Test {
   /// --slots SLOTS --workdir DIR` (stdout in DIR/NAME.out, stderr in
   /// DIR/NAME.err) and waits for its "listening on" line; port 0 and a
   /// failed assertion when it does not come.
-  worker_process start_tls_worker(const std::string& name, int slots, const std::string& certs) {
+  /// It listens on `host`:`port` (port 0: any); `prefix` runs it through
+  /// another program (`ip netns exec NS`).
+  worker_process start_tls_worker(const std::string& name, int slots, const std::string& certs,
+                                  const std::string& host = "127.0.0.1", uint16_t port = 0,
+                                  const std::vector<std::string>& prefix = {}) {
     worker_process w;
     w.name = name;
     w.err_file = (dir_ / (name + ".err")).string();
-    w.pid = start_caudal(name, {"worker", "--listen", "127.0.0.1:0", "--tls", certs, "--name",
-                                name, "--slots", std::to_string(slots), "--workdir",
-                                dir_.string()});
-    std::regex listening{"caudal worker " + name + " listening on 127\\.0\\.0\\.1:(\\d+) with " +
+    w.pid = start_caudal(name,
+                         {"worker", "--listen", host + ":" + std::to_string(port), "--tls", certs, "--name", name,
+                          "--slots", std::to_string(slots), "--workdir", dir_.string()},
+                         "", prefix);
+    std::regex listening{"caudal worker " + name + " listening on " +
+                         std::regex_replace(host, std::regex{"\\."}, "\\.") + ":(\\d+) with " +
                          std::to_string(slots) + " slots \\(mutual TLS\\)\n"};
     std::smatch m;
     std::string out;
@@ -228,11 +234,11 @@ class ClusterTest : public ::testing::Test {
   /// given) with stdout and stderr in DIR/<label>.out and DIR/<label>.err;
   /// returns its pid.
   pid_t start_caudal(const std::string& label, std::vector<std::string> args,
-                     const std::string& db = "") {
+                     const std::string& db = "", const std::vector<std::string>& prefix = {}) {
     args.insert(args.begin(), {"--db", db.empty() ? db_ : db});
     int out =
         ::open((dir_ / (label + ".out")).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    pid_t pid = spawn(args, out, (dir_ / (label + ".err")).string());
+    pid_t pid = spawn(args, out, (dir_ / (label + ".err")).string(), prefix);
     ::close(out);
     return pid;
   }
@@ -342,8 +348,11 @@ class ClusterTest : public ::testing::Test {
   // SIGKILL when the test process dies (PR_SET_PDEATHSIG): a test binary
   // that crashed or was killed by a timeout leaves no worker behind. Only
   // async-signal-safe calls between fork and exec.
-  pid_t spawn(std::vector<std::string> args, int out_fd, const std::string& err_file) {
-    std::vector<std::string> argv{CAUDAL_BINARY};
+  // `prefix` (a program with its arguments, by absolute path) runs caudal.
+  pid_t spawn(std::vector<std::string> args, int out_fd, const std::string& err_file,
+              const std::vector<std::string>& prefix = {}) {
+    std::vector<std::string> argv = prefix;
+    argv.push_back(CAUDAL_BINARY);
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<char*> raw;
     for (auto& a : argv) raw.push_back(a.data());
