@@ -1,4 +1,4 @@
-// Usage limits across remote branches (SPEC §4, §6): the governor counts
+// Usage limits across remote branches (SPEC §4, §6), tokens and cost: the governor counts
 // what attempts on workers spent; a breach halts the run (exit 3,
 // usage_limit_exceeded) and cancels the attempts still running on the
 // workers, whose processes are then gone, and the workers' slots are free
@@ -11,14 +11,23 @@
 namespace caudal::cluster_test {
 namespace {
 
-class UsageLimit : public ClusterTest {};
+// A limit that one branch's spending breaks, and the run's error then.
+struct limit_case {
+  const char* name;
+  const char* yaml;  // `limits:` (and `pricing:`) of the pipeline
+  const char* error;
+};
 
-TEST_F(UsageLimit, ABreachOnOneWorkerCancelsTheBranchesRunningOnAllWorkers) {
+void PrintTo(const limit_case& c, std::ostream* os) { *os << c.name; }
+
+class UsageLimit : public ClusterTest, public ::testing::WithParamInterface<limit_case> {};
+
+TEST_P(UsageLimit, ABreachOnOneWorkerCancelsTheBranchesRunningOnAllWorkers) {
   auto w1 = start_worker("w1", 2);
   auto w2 = start_worker("w2", 2);
-  // b1 answers after 0.5 s with 100 tokens, past the limit of 50; the other
-  // seven would work 30 s.
-  std::string text = "version: 1\nname: spend\nlimits: {total_tokens: 50}\nagents:\n" +
+  // b1 answers after 0.5 s with 100 tokens ($0.50), past the limit; the
+  // other seven would work 30 s.
+  std::string text = std::string{"version: 1\nname: spend\n"} + GetParam().yaml + "agents:\n" +
                      fixture_agent("quick", "usage_sleeper.sh",
                                    {dir_.string(), "0.5", "60", "40", "m"}, ", protocol: jsonl") +
                      fixture_agent("slow", "usage_sleeper.sh",
@@ -38,7 +47,7 @@ TEST_F(UsageLimit, ABreachOnOneWorkerCancelsTheBranchesRunningOnAllWorkers) {
   EXPECT_LT(took, 10s) << "the slow branches were not waited for";
   auto result = value::parse(r.out, nullptr, false);
   EXPECT_EQ(result["status"], "usage_limit_exceeded") << r.out;
-  EXPECT_EQ(result["error"], "Token limit of 50 exceeded (used 100)") << r.out;
+  EXPECT_EQ(result["error"], GetParam().error) << r.out;
   EXPECT_EQ(result["usage"]["total_tokens"], 100);
 
   // Every agent that started, on either worker, is gone.
@@ -71,6 +80,16 @@ TEST_F(UsageLimit, ABreachOnOneWorkerCancelsTheBranchesRunningOnAllWorkers) {
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_LT(clock_type::now() - started, 5s);
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    ByKind, UsageLimit,
+    ::testing::Values(limit_case{"Tokens", "limits: {total_tokens: 50}\n",
+                                 "Token limit of 50 exceeded (used 100)"},
+                      limit_case{"Cost",
+                                 "limits: {total_cost_usd: 0.25}\n"
+                                 "pricing: {m: {prompt_per_1k: 5, completion_per_1k: 5}}\n",
+                                 "Cost limit of $0.25 exceeded (spent $0.50)"}),
+    [](const ::testing::TestParamInfo<limit_case>& info) { return std::string{info.param.name}; });
 
 }  // namespace
 }  // namespace caudal::cluster_test
