@@ -38,6 +38,9 @@ int report(const cluster::cert_result& result) {
 cluster::create_options create_options_of(const cert_options& o) {
   cluster::create_options options;
   options.overwrite = o.overwrite;
+  options.role = o.role == "worker"        ? node_role::worker
+                 : o.role == "coordinator" ? node_role::coordinator
+                                           : node_role::any;
   return options;
 }
 

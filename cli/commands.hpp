@@ -104,6 +104,7 @@ struct cert_options {
   std::string dir;
   std::string name;  ///< create-node only
   bool overwrite = false;
+  std::string role = "any";  ///< create-node only: any, worker or coordinator
 };
 
 // -- shared by the commands ---------------------------------------------------

@@ -138,6 +138,11 @@ int main(int argc, char** argv) {
   cert_node_cmd->add_option("dir", cert.dir, "certificate directory (holding the CA)")->required();
   cert_node_cmd->add_option("name", cert.name, "the node's name")->required();
   cert_node_cmd->add_flag("--overwrite", cert.overwrite, "replace existing files");
+  cert_node_cmd
+      ->add_option("--role", cert.role,
+                   "worker (accepts connections), coordinator (opens them) or any (both; the "
+                   "default). Peers refuse a certificate made for the other side")
+      ->check(CLI::IsMember({"any", "worker", "coordinator"}));
 
   caudal::cli::worker_cli_options worker;
   auto* worker_cmd = app.add_subcommand("worker", "serve attempts to cluster coordinators");

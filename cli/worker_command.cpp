@@ -65,7 +65,8 @@ bool apply_cluster_flags(const cluster_flags& flags, engine_options& options) {
   c.heartbeat_s = flags.heartbeat_s.value_or(c.heartbeat_s);
   c.connection_timeout_s = flags.connection_timeout_s.value_or(c.connection_timeout_s);
   auto refused = check_detection(c.heartbeat_s, c.connection_timeout_s);
-  if (!refused) refused = check_node_security(c.workers, c.tls_dir, c.name, c.is_insecure);
+  if (!refused) refused = check_node_security(c.workers, c.tls_dir, c.name, c.is_insecure,
+                                                 node_role::coordinator);
   if (refused) {
     std::cerr << "caudal: " << *refused << '\n';
     return false;

@@ -338,6 +338,22 @@ cert_result create_ca(const fs::path& dir, const create_options& options) {
   return issue(files, std::move(spec), options.overwrite, "the CA in " + dir.string());
 }
 
+namespace {
+
+std::string extended_key_usage(node_role role) {
+  switch (role) {
+    case node_role::worker:
+      return "serverAuth";
+    case node_role::coordinator:
+      return "clientAuth";
+    case node_role::any:
+      break;
+  }
+  return "serverAuth,clientAuth";
+}
+
+}  // namespace
+
 cert_result create_node(const fs::path& dir, std::string_view name, const create_options& options) {
   if (auto problem = check_node_name(name)) return fail(cert_error_code::invalid_name, *problem);
   std::string node{name};
@@ -357,7 +373,7 @@ cert_result create_node(const fs::path& dir, std::string_view name, const create
   // should be against the node name, not the address dialled.
   spec.extensions = {{NID_basic_constraints, "critical,CA:FALSE"},
                      {NID_key_usage, "critical,digitalSignature"},
-                     {NID_ext_key_usage, "serverAuth,clientAuth"},
+                     {NID_ext_key_usage, extended_key_usage(options.role)},
                      {NID_subject_alt_name, (is_ipv4_literal(node) ? "IP:" : "DNS:") + node},
                      {NID_subject_key_identifier, "hash"},
                      {NID_authority_key_identifier, "keyid:always"}};

@@ -3,8 +3,8 @@
 /// CockroachDB's `cockroach cert` commands make theirs: `create_ca` writes
 /// `DIR/ca.crt` and `DIR/ca.key`, `create_node` writes `DIR/NAME.crt` and
 /// `DIR/NAME.key` signed by that CA. Nodes then authenticate each other with
-/// mutual TLS against `ca.crt`: one node certificate serves as both the server
-/// and the client side of a connection.
+/// mutual TLS against `ca.crt`: a node certificate serves the server side
+/// of a connection (a worker), the client side (a coordinator), or both.
 ///
 /// Keys are ECDSA P-256 (PKCS#8 PEM, unencrypted), certificates X.509 v3 PEM
 /// signed with SHA-256; docs/spec-notes.md ("Certificates") says why and lists
@@ -26,6 +26,8 @@
 #include <utility>
 #include <variant>
 
+#include "caudal/cluster.hpp"
+
 namespace caudal::cluster {
 
 /// How long what `create_ca` and `create_node` write stays valid, counted
@@ -42,6 +44,10 @@ struct create_options {
   bool overwrite = false;
   /// The issue time; unset means the system clock (tests pin it).
   std::optional<std::chrono::system_clock::time_point> now;
+  /// create_node: which side of a connection the certificate may take
+  /// (extendedKeyUsage serverAuth for a worker, clientAuth for a
+  /// coordinator, both for any).
+  node_role role = node_role::any;
 };
 
 enum class cert_error_code : uint8_t {
@@ -97,7 +103,8 @@ cert_result create_ca(const std::filesystem::path& dir, const create_options& op
 
 /// Creates `dir/NAME.key` and `dir/NAME.crt` signed by the CA in `dir`: CN =
 /// NAME; subjectAltName DNS:NAME, or IP:NAME when NAME is an IPv4 literal
-/// (nothing else: no localhost); extendedKeyUsage serverAuth+clientAuth;
+/// (nothing else: no localhost); extendedKeyUsage by `options.role`
+/// (serverAuth, clientAuth, or both for any);
 /// keyUsage critical digitalSignature; basicConstraints critical CA:FALSE;
 /// subject and authority key identifiers; valid node_validity_days.
 /// Fails with invalid_name (see check_node_name), missing_ca (naming `dir`

@@ -117,8 +117,8 @@ class placement_driver {
     // A TLS peer that does not accept us (or we it) drops the connection
     // inside the handshake (docs/cluster-tls.md).
     if (st_.config.is_tls && err == caf::sec::disconnect_during_handshake)
-      text = "authentication failed (its certificate is not signed by the cluster's CA, it does "
-             "not speak TLS, or it refused ours): " + text;
+      text = "authentication failed (its certificate is not signed by the cluster's CA or not "
+             "a worker's, it does not speak TLS, or it refused ours): " + text;
     else if (err == caf::sec::disconnect_during_handshake)
       text = "it dropped the connection during the handshake (a worker with --tls refuses "
              "--insecure coordinators): " + text;

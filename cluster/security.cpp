@@ -4,6 +4,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <filesystem>
 
@@ -27,7 +28,7 @@ std::string openssl_error() {
 // Loads the three files the way a TLS node will (docs/cluster-tls.md: CAF
 // reads them only at the first connection and aborts the process if they
 // are bad, so they are checked before anything starts).
-std::optional<std::string> check_tls_files(const cluster::tls_files& f) {
+std::optional<std::string> check_tls_files(const cluster::tls_files& f, node_role role) {
   for (const auto& path : {f.ca, f.certificate, f.key})
     if (!std::filesystem::exists(path))
       return "missing " + path + " (make it with `caudal cert create-ca` / `caudal cert " +
@@ -40,6 +41,15 @@ std::optional<std::string> check_tls_files(const cluster::tls_files& f) {
     return "cannot load the key " + f.key + ": " + openssl_error();
   if (SSL_CTX_check_private_key(ctx.get()) != 1)
     return "the key " + f.key + " does not belong to " + f.certificate;
+  // Its own role: the peers would refuse every handshake otherwise.
+  bool is_worker = role == node_role::worker;
+  X509* own = SSL_CTX_get0_certificate(ctx.get());
+  if (X509_check_purpose(own, is_worker ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT, 0) !=
+      1)
+    return "the certificate " + f.certificate + " is not for a " +
+           (is_worker ? "worker" : "coordinator") + " (its extended key usage lacks " +
+           (is_worker ? "serverAuth" : "clientAuth") + "); make one with `caudal cert " +
+           "create-node DIR NAME --role " + (is_worker ? "worker" : "coordinator") + "`";
   if (SSL_CTX_load_verify_locations(ctx.get(), f.ca.c_str(), nullptr) != 1)
     return "cannot load the CA certificate " + f.ca + ": " + openssl_error();
   return std::nullopt;
@@ -79,7 +89,8 @@ bool is_loopback_host(const std::string& host) {
 
 std::optional<std::string> check_node_security(const std::vector<std::string>& addresses,
                                                const std::string& tls_dir,
-                                               const std::string& name, bool is_insecure) {
+                                               const std::string& name, bool is_insecure,
+                                               node_role role) {
   for (const auto& a : addresses) {
     auto parsed = parse_host_port(a);
     if (auto* why = std::get_if<std::string>(&parsed)) return *why;
@@ -94,7 +105,7 @@ std::optional<std::string> check_node_security(const std::vector<std::string>& a
            "addresses only, --insecure. Make certificates with: caudal cert create-ca DIR; "
            "caudal cert create-node DIR NAME";
   if (name.empty()) return "--tls needs --name NAME (the node's certificate DIR/NAME.crt)";
-  return check_tls_files(cluster::tls_files_in(tls_dir, name));
+  return check_tls_files(cluster::tls_files_in(tls_dir, name), role);
 }
 
 }  // namespace caudal

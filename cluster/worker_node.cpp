@@ -82,7 +82,8 @@ std::variant<std::unique_ptr<worker_node>, std::string> worker_node::start(worke
   auto listen = parse_host_port(o.listen);
   if (auto* why = std::get_if<std::string>(&listen)) return "--listen: " + *why;
   const auto& [host, port] = std::get<host_port>(listen);
-  if (auto refused = check_node_security({o.listen}, o.tls_dir, o.name, o.is_insecure))
+  if (auto refused = check_node_security({o.listen}, o.tls_dir, o.name, o.is_insecure,
+                                          node_role::worker))
     return *refused;
   std::error_code error;
   auto workdir = std::filesystem::absolute(o.workdir.empty() ? "." : o.workdir, error);

@@ -16,6 +16,14 @@
 
 namespace caudal {
 
+/// Which side of a cluster connection a node certificate may take
+/// (`caudal cert create-node --role`), as its extended key usage says:
+/// workers accept connections (TLS servers, serverAuth), coordinators open
+/// them (TLS clients, clientAuth); `any` has both. OpenSSL refuses a peer
+/// whose certificate is not for its side, so a worker's stolen key cannot
+/// place work on the other workers.
+enum class node_role : uint8_t { any, worker, coordinator };
+
 /// What makes an engine a coordinator (engine_options::cluster).
 struct cluster_options {
   std::vector<std::string> workers;  ///< "host:port" each
@@ -67,12 +75,15 @@ std::variant<host_port, std::string> parse_host_port(const std::string& text);
 /// Whether `host` is a loopback address (127.0.0.0/8, ::1, localhost).
 bool is_loopback_host(const std::string& host);
 
-/// The security rules of SPEC §6 for a node with these addresses: the
-/// reason it must not start (no --tls nor --insecure, --insecure on a
-/// non-loopback address, missing or unusable certificate files), or nothing.
+/// The security rules of SPEC §6 for a node with these addresses, starting
+/// as `role` (worker or coordinator): the reason it must not start (no
+/// --tls nor --insecure, --insecure on a non-loopback address, missing or
+/// unusable certificate files, a certificate made for the other role), or
+/// nothing.
 std::optional<std::string> check_node_security(const std::vector<std::string>& addresses,
                                                const std::string& tls_dir,
-                                               const std::string& name, bool is_insecure);
+                                               const std::string& name, bool is_insecure,
+                                               node_role role);
 
 /// A worker node: serves attempts to coordinators until destroyed.
 class worker_node {

@@ -70,6 +70,31 @@ TEST_F(Tls, AClusterFileNamesTheWorkersAndTheCertificatesBesideIt) {
   EXPECT_EQ(workers[0]["state"], "up");
 }
 
+TEST_F(Tls, AWorkersCertificateCannotPlaceWorkAndRolesWorkTogether) {
+  ASSERT_EQ(caudal({"cert", "create-node", certs_, "w2", "--role", "worker"}).code, 0);
+  ASSERT_EQ(caudal({"cert", "create-node", certs_, "c2", "--role", "coordinator"}).code, 0);
+  auto port = ClusterTest::start_tls_worker("w2", 2, certs_).port;
+  ASSERT_NE(port, 0);
+  auto address = "127.0.0.1:" + std::to_string(port);
+  // A worker's key (stolen from one worker, say) does not command another.
+  auto r = caudal({"run", pipeline(), "--cluster", address, "--tls", certs_, "--name", "w2",
+                   "--cluster-wait", "1"});
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("w2.crt is not for a coordinator"), std::string::npos) << r.err;
+  EXPECT_TRUE(ran().empty()) << "an attempt ran for a worker's certificate";
+  // A coordinator's certificate and a worker's work together.
+  r = caudal({"run", pipeline(), "--cluster", address, "--tls", certs_, "--name", "c2", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto lines = ran();
+  ASSERT_EQ(lines.size(), 2u);
+  for (const auto& l : lines) EXPECT_EQ(l.node, "w2");
+  // A coordinator's certificate cannot serve as a worker.
+  auto refused = caudal({"worker", "--listen", "127.0.0.1:0", "--tls", certs_, "--name", "c2"});
+  EXPECT_EQ(refused.code, 2);
+  EXPECT_NE(refused.err.find("c2.crt is not for a worker"), std::string::npos) << refused.err;
+  EXPECT_EQ(refused.out, "") << "it never listened";
+}
+
 TEST_F(Tls, AStrangersCertificateIsRefusedAndNothingRuns) {
   auto port = start_tls_worker();
   ASSERT_NE(port, 0);

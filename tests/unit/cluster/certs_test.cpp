@@ -154,6 +154,39 @@ TEST_F(Certs, ANodeVerifiesAgainstItsCaAsClientAndAsServer) {
   EXPECT_NE(X509_check_ip_asc(node.get(), "127.0.0.1", 0), 1);
 }
 
+TEST_F(Certs, ARoleLimitsTheCertificateToItsSideOfAConnection) {
+  auto dir = make_ca();
+  create_options as_worker;
+  as_worker.role = node_role::worker;
+  create_options as_coordinator;
+  as_coordinator.role = node_role::coordinator;
+  ASSERT_TRUE(create_node(dir, "w", as_worker));
+  ASSERT_TRUE(create_node(dir, "c", as_coordinator));
+  auto ca = read_cert(dir / "ca.crt");
+  auto w = read_cert(dir / "w.crt");
+  auto c = read_cert(dir / "c.crt");
+  ASSERT_TRUE(ca && w && c);
+  EXPECT_EQ(X509_get_extended_key_usage(w.get()), uint32_t{XKU_SSL_SERVER});
+  EXPECT_EQ(verify(ca.get(), w.get(), X509_PURPOSE_SSL_SERVER), X509_V_OK);
+  EXPECT_EQ(verify(ca.get(), w.get(), X509_PURPOSE_SSL_CLIENT), X509_V_ERR_INVALID_PURPOSE);
+  EXPECT_EQ(X509_get_extended_key_usage(c.get()), uint32_t{XKU_SSL_CLIENT});
+  EXPECT_EQ(verify(ca.get(), c.get(), X509_PURPOSE_SSL_CLIENT), X509_V_OK);
+  EXPECT_EQ(verify(ca.get(), c.get(), X509_PURPOSE_SSL_SERVER), X509_V_ERR_INVALID_PURPOSE);
+  // And a node refuses to start on a certificate of the other side.
+  auto refused = check_node_security({"127.0.0.1:1"}, dir.string(), "c", false, node_role::worker);
+  ASSERT_TRUE(refused);
+  EXPECT_NE(refused->find("c.crt is not for a worker (its extended key usage lacks serverAuth)"),
+            std::string::npos)
+      << *refused;
+  EXPECT_EQ(check_node_security({"127.0.0.1:1"}, dir.string(), "w", false, node_role::worker),
+            std::nullopt);
+  refused = check_node_security({"127.0.0.1:1"}, dir.string(), "w", false, node_role::coordinator);
+  ASSERT_TRUE(refused);
+  EXPECT_NE(refused->find("--role coordinator"), std::string::npos) << *refused;
+  EXPECT_EQ(check_node_security({"127.0.0.1:1"}, dir.string(), "c", false, node_role::coordinator),
+            std::nullopt);
+}
+
 TEST_F(Certs, AnIpv4NameGetsAnIpSubjectAltName) {
   auto dir = make_ca();
   ASSERT_TRUE(create_node(dir, "10.1.2.3"));

@@ -90,14 +90,14 @@ TEST(SecurityRules, AddressesAndTheInsecureFlag) {
   EXPECT_EQ(std::get<std::string>(parse_host_port("host")), "'host' is not HOST:PORT");
   EXPECT_EQ(std::get<std::string>(parse_host_port("h:70000")), "'h:70000': the port is past 65535");
 
-  EXPECT_EQ(check_node_security({"127.0.0.1:1"}, "", "", true), std::nullopt);
-  auto remote = check_node_security({"127.0.0.1:1", "10.0.0.2:7000"}, "", "", true);
+  EXPECT_EQ(check_node_security({"127.0.0.1:1"}, "", "", true, node_role::worker), std::nullopt);
+  auto remote = check_node_security({"127.0.0.1:1", "10.0.0.2:7000"}, "", "", true, node_role::coordinator);
   ASSERT_TRUE(remote);
   EXPECT_NE(remote->find("'10.0.0.2:7000' is not"), std::string::npos) << *remote;
-  auto neither = check_node_security({"127.0.0.1:1"}, "", "", false);
+  auto neither = check_node_security({"127.0.0.1:1"}, "", "", false, node_role::worker);
   ASSERT_TRUE(neither);
   EXPECT_NE(neither->find("caudal cert create-ca"), std::string::npos) << *neither;
-  auto missing = check_node_security({"127.0.0.1:1"}, "/nonexistent", "w1", false);
+  auto missing = check_node_security({"127.0.0.1:1"}, "/nonexistent", "w1", false, node_role::worker);
   ASSERT_TRUE(missing);
   EXPECT_NE(missing->find("missing /nonexistent/ca.crt"), std::string::npos) << *missing;
 }
