@@ -157,8 +157,9 @@ int main(int argc, char** argv) {
   auto* worker_tls = worker_cmd->add_option("--tls", worker.tls_dir,
                                             "certificate directory (caudal cert) for mutual TLS");
   worker_cmd->add_flag("--insecure", worker.is_insecure,
-                       "no TLS: for local development and tests only; refused unless "
-                       "--listen is a loopback address")
+                       "no TLS: for local development and tests only (any local process can "
+                       "run commands through this worker); refused unless --listen is a "
+                       "loopback address")
       ->excludes(worker_tls);
   add_detection_flags(worker_cmd, worker.heartbeat_s, worker.connection_timeout_s);
 
