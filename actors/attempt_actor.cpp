@@ -3,6 +3,8 @@
 // blocking pool so they never stall the scheduler, and a cancel message kills
 // the job's child process through the shared cancel token.
 
+#include <atomic>
+
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
 #include <caf/event_based_actor.hpp>
@@ -21,9 +23,15 @@ namespace {
 struct attempt_state {
   static inline const char* name = "caudal.attempt";
   std::shared_ptr<cancel_token> cancel = std::make_shared<cancel_token>();
+  std::shared_ptr<std::atomic<bool>> is_abandoned = std::make_shared<std::atomic<bool>>(false);
   // An attempt actor killed before its job ended (an exit message) takes
-  // its child process with it; after the job it changes nothing.
-  ~attempt_state() { cancel->cancel(); }
+  // its child process with it, and its job does not answer: the
+  // supervisor learns of the death from its down message (or, across the
+  // network, from the executor), once. After the job it changes nothing.
+  ~attempt_state() {
+    is_abandoned->store(true);
+    cancel->cancel();
+  }
 };
 
 using attempt_self = caf::stateful_actor<attempt_state>;
@@ -51,10 +59,11 @@ caf::behavior attempt_actor(attempt_self* self, attempt_plan plan, attempt_reque
   // step) and then tells this actor to quit; a cancel in between reaches the
   // child process through the shared token.
   auto token = self->state.cancel;
-  pool->submit([plan = std::move(plan), req = std::move(req), token, supervisor, me] {
+  auto abandoned = self->state.is_abandoned;
+  pool->submit([plan = std::move(plan), req = std::move(req), token, abandoned, supervisor, me] {
     auto result =
         run_attempt(plan, req, token.get(), chunk_forwarder(me, supervisor, req.step_path));
-    caf::send_as(me, supervisor, std::move(result));
+    if (!abandoned->load()) caf::send_as(me, supervisor, std::move(result));
     caf::anon_send(me, done_atom::value);
   });
   return {

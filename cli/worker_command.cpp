@@ -1,6 +1,7 @@
 // `caudal worker` and `caudal cluster status` (SPEC §6): a node serving
 // attempts, and a coordinator's view of the workers.
 
+#include <cmath>
 #include <future>
 #include <iostream>
 #include <sstream>
@@ -19,11 +20,14 @@ namespace {
 
 // Failure detection: a timeout not longer than the heartbeat loses every
 // peer between two heartbeats.
+// (with the same settings on every node, as they should be: each node's
+// timeout must be longer than its peers' heartbeat; `hello` checks that).
 std::optional<std::string> check_detection(double heartbeat_s, double timeout_s) {
-  if (heartbeat_s <= 0) return "--heartbeat-interval must be more than 0";
-  if (timeout_s <= heartbeat_s)
-    return (std::ostringstream{} << "--connection-timeout must be longer than "
-                                    "--heartbeat-interval ("
+  if (!std::isfinite(heartbeat_s) || heartbeat_s <= 0)
+    return "the heartbeat interval must be a number of seconds more than 0";
+  if (!std::isfinite(timeout_s) || timeout_s <= heartbeat_s)
+    return (std::ostringstream{} << "the connection timeout (" << timeout_s
+                                 << " s) must be longer than the heartbeat interval ("
                                  << heartbeat_s << " s), or every peer is lost")
         .str();
   return std::nullopt;
@@ -65,10 +69,12 @@ bool apply_cluster_flags(const cluster_flags& flags, engine_options& options) {
   c.heartbeat_s = flags.heartbeat_s.value_or(c.heartbeat_s);
   c.connection_timeout_s = flags.connection_timeout_s.value_or(c.connection_timeout_s);
   auto refused = check_detection(c.heartbeat_s, c.connection_timeout_s);
+  if (!refused && !std::isfinite(c.wait_s)) refused = "--cluster-wait must be a number of seconds";
   if (!refused) refused = check_node_security(c.workers, c.tls_dir, c.name, c.is_insecure,
                                                  node_role::coordinator);
   if (refused) {
-    std::cerr << "caudal: " << *refused << '\n';
+    // Said of the file's settings too (with the flags given over them).
+    std::cerr << "caudal: " << (flags.file.empty() ? "" : flags.file + ": ") << *refused << '\n';
     return false;
   }
   options.cluster = std::move(c);

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <map>
+#include <sstream>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -78,6 +79,21 @@ std::shared_ptr<const pipeline> pipeline_for(executor_state& st, const std::stri
   return loaded.pipeline;
 }
 
+}  // namespace
+
+std::optional<std::string> detection_mismatch(const std::string& peer, double peer_heartbeat_s,
+                                              const std::string& self, double timeout_s) {
+  if (peer_heartbeat_s < timeout_s) return std::nullopt;
+  std::ostringstream why;
+  why << peer << " sends heartbeats every " << peer_heartbeat_s << " s, not more often than "
+      << self << "'s connection timeout of " << timeout_s
+      << " s: it would be lost while idle (make --heartbeat-interval shorter than every peer's "
+         "--connection-timeout)";
+  return why.str();
+}
+
+namespace {
+
 caf::behavior executor_actor(executor_self* self, executor_config config) {
   self->state.config = std::move(config);
   self->set_down_handler([self](caf::down_msg& msg) {
@@ -122,8 +138,8 @@ caf::behavior executor_actor(executor_self* self, executor_config config) {
     }
   });
   return {
-      [self](hello_atom, const std::string& version)
-          -> caf::result<std::string, uint32_t, std::string> {
+      [self](hello_atom, const std::string& version, double heartbeat_s)
+          -> caf::result<std::string, uint32_t, std::string, double> {
         const auto& c = self->state.config;
         if (version != c.version) {
           spdlog::error("refused a coordinator of Caudal {} (this worker runs {})", version,
@@ -131,7 +147,12 @@ caf::behavior executor_actor(executor_self* self, executor_config config) {
           return refuse("worker " + c.name + " runs Caudal " + c.version +
                         ", the coordinator runs " + version);
         }
-        return {c.name, static_cast<uint32_t>(c.slots), c.version};
+        if (auto why = detection_mismatch("the coordinator", heartbeat_s, "worker " + c.name,
+                                          c.connection_timeout_s)) {
+          spdlog::error("refused a coordinator: {}", *why);
+          return refuse(*why);
+        }
+        return {c.name, static_cast<uint32_t>(c.slots), c.version, c.heartbeat_s};
       },
       [self](place_atom, const std::string& key, const std::string& source,
              const std::string& file, attempt_request& req,

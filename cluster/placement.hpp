@@ -46,6 +46,10 @@ struct placement_config {
   /// How long attempts wait for a worker when none is up (`--cluster-wait`).
   std::chrono::milliseconds wait{30000};
   std::chrono::milliseconds reconnect_every{500};
+  /// This node's failure detection, checked against each worker's in
+  /// `hello` (cluster/executor.hpp).
+  double heartbeat_s = 0.5;
+  double connection_timeout_s = 2;
 };
 
 caf::actor spawn_placement(caf::actor_system& sys, placement_config config);

@@ -12,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cluster/executor.hpp"
 #include "cluster/placement.hpp"
 #include "messages/type_ids.hpp"
 
@@ -85,12 +86,21 @@ class placement_driver {
   void greet(size_t i, caf::actor executor) {
     if (!executor) return connect_failed(i, caf::make_error(caf::sec::no_actor_published_at_port));
     auto* self = self_;
-    self_->request(executor, std::chrono::seconds{10}, hello_atom::value, st_.config.version)
+    self_->request(executor, std::chrono::seconds{10}, hello_atom::value, st_.config.version,
+                   st_.config.heartbeat_s)
         .then(
-            [self, i, executor](const std::string& name, uint32_t slots, const std::string&) {
+            [self, i, executor](const std::string& name, uint32_t slots, const std::string&,
+                                double heartbeat_s) {
+              const auto& c = self->state.config;
+              if (auto why = detection_mismatch("worker " + name, heartbeat_s, "this coordinator",
+                                                c.connection_timeout_s))
+                return placement_driver{self}.refused(i, "refusing worker", *why);
               placement_driver{self}.up(i, executor, name, slots);
             },
-            [self, i](caf::error& err) { placement_driver{self}.refused(i, err); });
+            [self, i](caf::error& err) {
+              placement_driver{self}.refused(i, "refused by worker",
+                                             self->system().render(err));
+            });
   }
 
   void up(size_t i, caf::actor executor, const std::string& name, uint32_t slots) {
@@ -128,10 +138,11 @@ class placement_driver {
     went_down(i);
   }
 
-  void refused(size_t i, const caf::error& err) {
+  // `what`: who refused whom, for the log ("refused by worker").
+  void refused(size_t i, const char* what, std::string why) {
     auto& w = st_.workers[i];
-    w.error = self_->system().render(err);
-    spdlog::error("worker {} refused this coordinator: {}", w.address.text(), w.error);
+    w.error = std::move(why);
+    spdlog::error("{} {}: {}", what, w.address.text(), w.error);
     w.state = worker_state::refused;
     w.executor = nullptr;
     after_loss();

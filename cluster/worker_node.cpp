@@ -107,6 +107,8 @@ std::variant<std::unique_ptr<worker_node>, std::string> worker_node::start(worke
   ec.slots = node->slots;
   ec.workdir = workdir.lexically_normal().string();
   ec.version = version_string;
+  ec.heartbeat_s = o.heartbeat_s;
+  ec.connection_timeout_s = o.connection_timeout_s;
   ec.agents = agent_registry::with_builtins(make_posix_process_runner());
   ec.pool = node->pool;
   if (::chdir(ec.workdir.c_str()) != 0) return "--workdir: cannot enter '" + ec.workdir + "'";

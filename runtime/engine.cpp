@@ -88,6 +88,8 @@ struct engine::impl {
     pc.version = version_string;
     pc.is_tls = !c.is_insecure;
     pc.wait = std::chrono::milliseconds{static_cast<int64_t>(c.wait_s * 1000)};
+    pc.heartbeat_s = c.heartbeat_s;
+    pc.connection_timeout_s = c.connection_timeout_s;
     if (c.local_slots > 0) {
       cluster::executor_config ec;
       ec.name = c.name.empty() ? "local" : c.name;

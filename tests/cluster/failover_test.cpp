@@ -16,24 +16,6 @@ class Failover : public ClusterTest {
  protected:
   void resume_after_no_worker(const std::vector<std::string>& which);
 
-  /// Four branches whose first run of each attempt signals readiness and
-  /// then works `first_s` seconds; a run again of the same attempt answers
-  /// at once.
-  std::string four_branches(const std::string& first_s) {
-    return write("four.yaml",
-                 "version: 1\nname: four\nagents:\n" +
-                     fixture_agent("work", "cluster_agent.sh", {dir_.string(), first_s, "0"}) +
-                     R"(steps:
-  - kind: parallel
-    name: p
-    branches:
-      a: [{name: s, agent: work, input: "a"}]
-      b: [{name: s, agent: work, input: "b"}]
-      c: [{name: s, agent: work, input: "c"}]
-      d: [{name: s, agent: work, input: "d"}]
-)");
-  }
-
   /// Starts the coordinator of `file` on `ws` as a child (run id R, --json).
   /// `caudal run FILE --run-id R --json` on the workers `ws` (--cluster
   /// ... --insecure), or with `cluster_args` instead when given.
@@ -115,6 +97,27 @@ class Failover : public ClusterTest {
     return first_again;
   }
 
+  /// Runs the four branches (2 s each) on w1 and w2 (`cluster_args` as
+  /// start_run's), and once all four run, does `lose` to the worker running
+  /// more of them. After check_moved's checks, the seconds from `lose` to
+  /// the first of its attempts running again on the other, printed as
+  /// `how`'s timing.
+  double lose_busier(const worker_process& w1, const worker_process& w2, const std::string& how,
+                     const std::function<void(const worker_process&)>& lose,
+                     std::vector<std::string> cluster_args = {}) {
+    run_pid_ = start_run(four_branches("2"), {w1, w2}, std::move(cluster_args));
+    EXPECT_TRUE(wait_until([&] { return ready_count() == 4; })) << read_file(path("run.err"));
+    auto lost = busiest_node();
+    const auto& victim = lost == "w1" ? w1 : w2;
+    const auto& survivor = lost == "w1" ? w2 : w1;
+    double lost_at = unix_now();
+    lose(victim);
+    double again_at = check_moved(lost, survivor.name);
+    std::cout << "[ timing ] " << how << " of " << lost << " -> its attempt running again on "
+              << survivor.name << ": " << (again_at - lost_at) * 1000 << " ms\n";
+    return again_at - lost_at;
+  }
+
   pid_t run_pid_ = -1;
 };
 
@@ -123,60 +126,33 @@ TEST_F(Failover, AKilledWorkersAttemptsRunAgainOnAnotherWorker) {
   // has a free slot when the other is killed.
   auto w1 = start_worker("w1", 3);
   auto w2 = start_worker("w2", 3);
-  run_pid_ = start_run(four_branches("2"), {w1, w2});
-  ASSERT_TRUE(wait_until([&] { return ready_count() == 4; })) << read_file(path("run.err"));
-  auto lost = busiest_node();
-  const auto& victim = lost == "w1" ? w1 : w2;
-  const auto& survivor = lost == "w1" ? w2 : w1;
-  double killed_at = unix_now();
-  kill_now(victim);
-
-  double again_at = check_moved(lost, survivor.name);
-  std::cout << "[ timing ] SIGKILL of " << lost << " -> its attempt running again on "
-            << survivor.name << ": " << (again_at - killed_at) * 1000 << " ms\n";
-  EXPECT_LT(again_at - killed_at, 1.0) << "a killed worker is noticed in milliseconds";
+  double took = lose_busier(w1, w2, "SIGKILL", [&](const worker_process& w) { kill_now(w); });
+  EXPECT_LT(took, 1.0) << "a killed worker is noticed in milliseconds";
 }
 
 TEST_F(Failover, AFrozenWorkersAttemptsRunAgainAfterTheConnectionTimeout) {
   auto w1 = start_worker("w1", 3);
   auto w2 = start_worker("w2", 3);
-  run_pid_ = start_run(four_branches("2"), {w1, w2});
-  ASSERT_TRUE(wait_until([&] { return ready_count() == 4; })) << read_file(path("run.err"));
-  auto lost = busiest_node();
-  const auto& victim = lost == "w1" ? w1 : w2;
-  const auto& survivor = lost == "w1" ? w2 : w1;
-  double stopped_at = unix_now();
-  pause(victim);  // TearDown continues and kills it
-
-  double again_at = check_moved(lost, survivor.name);
-  std::cout << "[ timing ] SIGSTOP of " << lost << " -> its attempt running again on "
-            << survivor.name << ": " << (again_at - stopped_at) * 1000 << " ms\n";
+  // TearDown kills the frozen one.
+  double took = lose_busier(w1, w2, "SIGSTOP", [&](const worker_process& w) { pause(w); });
   // Heartbeat 0.5 s, connection timeout 2 s.
-  EXPECT_GT(again_at - stopped_at, 1.0) << "a silent worker is given its connection timeout";
-  EXPECT_LT(again_at - stopped_at, 4.0);
-  go_on(victim);
+  EXPECT_GT(took, 1.0) << "a silent worker is given its connection timeout";
+  EXPECT_LT(took, 4.0);
 }
 
 TEST_F(Failover, AClusterFileSetsHowSoonAFrozenWorkerIsGivenUp) {
-  auto w1 = start_worker("w1", 3);
-  auto w2 = start_worker("w2", 3);
+  // Every node's timeout must be longer than its peers' heartbeat: the
+  // workers beat every 0.2 s for the coordinator's 0.6 s.
+  auto w1 = start_worker("w1", 3, {"--heartbeat-interval", "0.2"});
+  auto w2 = start_worker("w2", 3, {"--heartbeat-interval", "0.2"});
   auto file = write("cluster.yaml", "workers: [" + w1.address() + ", " + w2.address() +
                                         "]\ninsecure: true\nheartbeat_s: 0.2\n"
                                         "connection_timeout_s: 0.6\n");
-  run_pid_ = start_run(four_branches("2"), {}, {"--cluster-file", file});
-  ASSERT_TRUE(wait_until([&] { return ready_count() == 4; })) << read_file(path("run.err"));
-  auto lost = busiest_node();
-  const auto& victim = lost == "w1" ? w1 : w2;
-  const auto& survivor = lost == "w1" ? w2 : w1;
-  double stopped_at = unix_now();
-  pause(victim);
-
-  double again_at = check_moved(lost, survivor.name);
-  std::cout << "[ timing ] SIGSTOP of " << lost << " with a 0.6 s timeout -> running again on "
-            << survivor.name << ": " << (again_at - stopped_at) * 1000 << " ms\n";
-  EXPECT_GT(again_at - stopped_at, 0.5) << "a silent worker is given its connection timeout";
-  EXPECT_LT(again_at - stopped_at, 1.8) << "the file's timeout, not the default 2 s";
-  go_on(victim);
+  double took = lose_busier(
+      w1, w2, "SIGSTOP with a 0.6 s timeout", [&](const worker_process& w) { pause(w); },
+      {"--cluster-file", file});
+  EXPECT_GT(took, 0.5) << "a silent worker is given its connection timeout";
+  EXPECT_LT(took, 1.8) << "the file's timeout, not the default 2 s";
 }
 
 TEST_F(Failover, SigtermStopsAWorkerAndKillsItsAttempts) {

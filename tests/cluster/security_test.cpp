@@ -112,18 +112,32 @@ TEST_F(Security, AClusterFileFollowsTheSameRulesAndPointsAtItsMistakes) {
   EXPECT_EQ(value::parse(r.out, nullptr, false), value::array()) << "no run was started";
 }
 
-TEST_F(Security, ATimeoutNoLongerThanTheHeartbeatIsRefused) {
+TEST_F(Security, FailureDetectionThatWouldLosePeersIsRefused) {
   auto r = caudal({"worker", "--listen", "127.0.0.1:0", "--insecure", "--heartbeat-interval", "1",
                    "--connection-timeout", "0.5"});
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.err.find("--connection-timeout must be longer than --heartbeat-interval"),
+  EXPECT_NE(r.err.find("the connection timeout (0.5 s) must be longer than the heartbeat "
+                       "interval (1 s)"),
             std::string::npos)
       << r.err;
   EXPECT_EQ(r.out, "") << "it never listened";
   r = caudal({"run", pipeline(), "--cluster", "127.0.0.1:7000", "--insecure",
               "--connection-timeout", "0.4"});
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.err.find("--connection-timeout must be longer than --heartbeat-interval (0.5"),
+  EXPECT_NE(r.err.find("the connection timeout (0.4 s) must be longer than the heartbeat "
+                       "interval (0.5 s)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(path("ran.log"))) << "nothing ran";
+
+  // Across nodes: a worker beating every 3 s would be lost by a
+  // coordinator that waits 2 s; the coordinator says so and uses it not.
+  auto slow = start_worker("w1", 2, {"--heartbeat-interval", "3", "--connection-timeout", "10"});
+  r = caudal({"run", pipeline(), "--cluster", slow.address(), "--insecure", "--cluster-wait",
+              "1"});
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("worker w1 sends heartbeats every 3 s, not more often than this "
+                       "coordinator's connection timeout of 2 s"),
             std::string::npos)
       << r.err;
   EXPECT_FALSE(fs::exists(path("ran.log"))) << "nothing ran";

@@ -3,11 +3,19 @@
 // executor refuses (another Caudal version, a placement past its slots, a
 // pipeline it was never sent).
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
 #include <gtest/gtest.h>
 
+#include "../../proc_support.hpp"
 #include "caudal/cluster.hpp"
 #include "cluster/executor.hpp"
 #include "cluster/placement.hpp"
@@ -18,6 +26,8 @@
 
 namespace caudal::cluster {
 namespace {
+
+namespace fs = std::filesystem;
 
 std::shared_ptr<const pipeline> load(const std::string& yaml) {
   static auto agents = agent_registry::with_builtins(make_posix_process_runner());
@@ -117,6 +127,8 @@ class Executor : public ::testing::Test {
     ec.slots = 1;
     ec.workdir = "/tmp";
     ec.version = "1.2.3";
+    ec.heartbeat_s = 0.25;
+    ec.connection_timeout_s = 1;
     ec.agents = agent_registry::with_builtins(make_posix_process_runner());
     ec.pool = pool;
     executor = spawn_executor(sys, ec);
@@ -133,6 +145,33 @@ class Executor : public ::testing::Test {
     return text;
   }
 
+  /// A pipeline (key k1) of one step `s` running `sleep SECONDS`.
+  static std::string napping(const std::string& seconds) {
+    return "version: 1\nname: p\nagents:\n  nap: {type: command, argv: [\"sleep\", \"" +
+           seconds + "\"]}\nsteps: [{name: s, agent: nap}]\n";
+  }
+
+  /// The request for attempt `attempt` of that step `s`.
+  static attempt_request request_for_s(int attempt = 1) {
+    attempt_request req;
+    req.run_id = "r1";
+    req.step_path = "s";
+    req.step_locator = "0";
+    req.attempt = attempt;
+    return req;
+  }
+
+  /// Places `req` of pipeline k1 with its `source`: the attempt actor, or
+  /// null and a failure when refused.
+  caf::actor place(const std::string& source, const attempt_request& req) {
+    caf::actor running;
+    self->request(executor, std::chrono::seconds{10}, place_atom::value, std::string{"k1"},
+                  source, std::string{"p.yaml"}, req, caf::actor_cast<caf::actor>(self))
+        .receive([&](caf::actor& a) { running = a; },
+                 [](caf::error& err) { ADD_FAILURE() << caf::to_string(err); });
+    return running;
+  }
+
   executor_config_for_tests cfg;
   caf::actor_system sys;
   caf::scoped_actor self;
@@ -141,40 +180,38 @@ class Executor : public ::testing::Test {
 };
 
 TEST_F(Executor, RefusesAnotherVersionNamingBoth) {
-  EXPECT_EQ(refusal(hello_atom::value, std::string{"9.9.9"}),
+  EXPECT_EQ(refusal(hello_atom::value, std::string{"9.9.9"}, 0.5),
             "worker w1 runs Caudal 1.2.3, the coordinator runs 9.9.9");
-  self->request(executor, std::chrono::seconds{10}, hello_atom::value, std::string{"1.2.3"})
+  self->request(executor, std::chrono::seconds{10}, hello_atom::value, std::string{"1.2.3"}, 0.5)
       .receive(
-          [](const std::string& name, uint32_t slots, const std::string& version) {
+          [](const std::string& name, uint32_t slots, const std::string& version,
+             double heartbeat_s) {
             EXPECT_EQ(name, "w1");
             EXPECT_EQ(slots, 1u);
             EXPECT_EQ(version, "1.2.3");
+            EXPECT_EQ(heartbeat_s, 0.25);
           },
           [](caf::error& err) { ADD_FAILURE() << caf::to_string(err); });
 }
 
+TEST_F(Executor, RefusesACoordinatorItWouldLoseWhileIdle) {
+  // Its connection timeout is 1 s: a coordinator beating every 1 s or more
+  // would be dropped between two heartbeats.
+  EXPECT_EQ(refusal(hello_atom::value, std::string{"1.2.3"}, 1.0),
+            "the coordinator sends heartbeats every 1 s, not more often than worker w1's "
+            "connection timeout of 1 s: it would be lost while idle (make --heartbeat-interval "
+            "shorter than every peer's --connection-timeout)");
+  EXPECT_EQ(detection_mismatch("worker w2", 0.5, "this coordinator", 2), std::nullopt);
+  EXPECT_TRUE(detection_mismatch("worker w2", 3, "this coordinator", 2));
+}
+
 TEST_F(Executor, NeedsThePipelineOnceAndNeverMoreThanItsSlots) {
-  const std::string source = R"(
-version: 1
-name: p
-agents:
-  nap: {type: command, argv: ["sleep", "5"]}
-steps: [{name: s, agent: nap}]
-)";
-  attempt_request req;
-  req.run_id = "r1";
-  req.step_path = "s";
-  req.step_locator = "0";
+  auto req = request_for_s();
   EXPECT_EQ(refusal(place_atom::value, std::string{"k1"}, std::string{}, std::string{"p.yaml"},
                     req, caf::actor_cast<caf::actor>(self)),
             unknown_pipeline);
   // With its text the first attempt takes the one slot; a second is refused.
-  caf::actor running;
-  self->request(executor, std::chrono::seconds{10}, place_atom::value, std::string{"k1"}, source,
-                std::string{"p.yaml"}, req, caf::actor_cast<caf::actor>(self))
-      .receive([&](caf::actor& a) { running = a; },
-               [](caf::error& err) { ADD_FAILURE() << caf::to_string(err); });
-  ASSERT_TRUE(running);
+  ASSERT_TRUE(place(napping("5"), req));
   EXPECT_EQ(refusal(place_atom::value, std::string{"k1"}, std::string{}, std::string{"p.yaml"},
                     req, caf::actor_cast<caf::actor>(self)),
             executor_busy);
@@ -185,26 +222,21 @@ steps: [{name: s, agent: nap}]
 }
 
 TEST_F(Executor, ReportsAnAttemptThatDiedWithoutAnsweringAndItsChildGoes) {
-  const std::string source = R"(
-version: 1
-name: p
-agents:
-  nap: {type: command, argv: ["sleep", "30"]}
-steps: [{name: s, agent: nap}]
-)";
-  attempt_request req;
-  req.run_id = "r1";
-  req.step_path = "s";
-  req.step_locator = "0";
-  req.attempt = 2;
-  caf::actor running;
-  self->request(executor, std::chrono::seconds{10}, place_atom::value, std::string{"k1"}, source,
-                std::string{"p.yaml"}, req, caf::actor_cast<caf::actor>(self))
-      .receive([&](caf::actor& a) { running = a; },
-               [](caf::error& err) { ADD_FAILURE() << caf::to_string(err); });
+  auto pid_file = fs::temp_directory_path() / ("caudal-executor-" + std::to_string(::getpid()));
+  fs::remove(pid_file);
+  auto running = place("version: 1\nname: p\nagents:\n  nap: {type: command, argv: [sh, -c, "
+                       "\"echo $$ > " + pid_file.string() + "; exec sleep 30\"]}\n"
+                       "steps: [{name: s, agent: nap}]\n",
+                       request_for_s(2));
   ASSERT_TRUE(running);
   // The coordinator does not monitor attempts across the network: the
   // executor tells it, as the attempt's answer.
+  pid_t child = 0;
+  for (int i = 0; i < 1000 && child == 0; ++i) {
+    std::ifstream{pid_file} >> child;
+    if (child == 0) std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  }
+  ASSERT_GT(child, 0) << "the agent never started";
   caf::anon_send_exit(running, caf::exit_reason::kill);
   self->receive(
       [](attempt_result& r) {
@@ -217,9 +249,16 @@ steps: [{name: s, agent: nap}]
             << r.feedback;
       },
       caf::after(std::chrono::seconds{10}) >> [] { ADD_FAILURE() << "no report"; });
-  // Its `sleep 30` was killed with it: the job ends now, as cancelled.
-  self->receive([](attempt_result& r) { EXPECT_EQ(r.failure, failure_class::cancelled); },
-                caf::after(std::chrono::seconds{10}) >> [] { ADD_FAILURE() << "child lives"; });
+  // Its `sleep 30` was killed with it, and the job does not answer too.
+  bool is_gone = false;
+  for (int i = 0; i < 2000 && !is_gone; ++i) {
+    is_gone = ::kill(child, 0) != 0 || testing_support::process_state(child) == 'Z';
+    if (!is_gone) std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  }
+  EXPECT_TRUE(is_gone) << "the agent " << child << " outlived its attempt";
+  self->receive([](attempt_result& r) { ADD_FAILURE() << "a second answer: " << r.feedback; },
+                caf::after(std::chrono::milliseconds{300}) >> [] {});
+  fs::remove(pid_file);
   // And the slot is free again.
   self->request(executor, std::chrono::seconds{10}, status_atom::value)
       .receive([](const std::string&, uint32_t slots, uint32_t running_now) {
