@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <yaml-cpp/yaml.h>
@@ -27,6 +29,15 @@ class cluster_file_reader {
   explicit cluster_file_reader(std::string path) : path_(std::move(path)) {}
 
   std::variant<cluster_options, std::string> read() {
+    try {
+      return read_file();
+    } catch (const YAML::Exception& e) {  // whatever the checks below missed
+      return at(e.mark) + e.msg;
+    }
+  }
+
+ private:
+  std::variant<cluster_options, std::string> read_file() {
     std::ifstream in{path_};
     if (!in) return path_ + ": cannot read the cluster file: " + std::strerror(errno);
     std::stringstream text;
@@ -40,9 +51,19 @@ class cluster_file_reader {
     if (!root.IsMap()) return path_ + ":1:1: a cluster file is a mapping (" + known_keys + ")";
     cluster_options out;
     bool has_workers = false;
+    std::map<std::string, YAML::Mark> seen;
     for (const auto& entry : root) {
-      auto key = entry.first.as<std::string>();
+      if (!entry.first.IsScalar()) {
+        error(entry.first, std::string{"a key must be a name ("} + known_keys + ")");
+        continue;
+      }
+      auto key = entry.first.Scalar();
       const auto& value = entry.second;
+      if (auto [first, is_new] = seen.emplace(key, entry.first.Mark()); !is_new) {
+        error(entry.first, "'" + key + "' is given twice (first at line " +
+                               std::to_string(first->second.line + 1) + ")");
+        continue;
+      }
       if (key == "workers") {
         has_workers = true;
         read_workers(value, out.workers);
@@ -58,7 +79,7 @@ class cluster_file_reader {
         if (n && *n < 0) error(value, "local_slots must not be negative");
         else if (n) out.local_slots = static_cast<size_t>(*n);
       } else if (key == "wait_s") {
-        auto s = read_scalar<double>(key, value, "a number of seconds");
+        auto s = read_seconds(key, value);
         if (s && *s < 0) error(value, "wait_s must not be negative");
         else if (s) out.wait_s = *s;
       } else if (key == "heartbeat_s") {
@@ -75,14 +96,16 @@ class cluster_file_reader {
     if (!has_workers) error(root, "no 'workers': list the workers as HOST:PORT");
     if (out.is_insecure && !out.tls_dir.empty())
       error(insecure_mark_, "insecure and tls exclude each other: choose one");
-    if (errors_.empty() && out.connection_timeout_s <= out.heartbeat_s)
-      error(timeout_mark_.is_null() ? root.Mark() : timeout_mark_,
+    // Both in the file: they must fit (with flags, apply_cluster_flags
+    // checks what results).
+    if (errors_.empty() && seen.count("heartbeat_s") && seen.count("connection_timeout_s") &&
+        out.connection_timeout_s <= out.heartbeat_s)
+      error(timeout_mark_,
             "connection_timeout_s must be longer than heartbeat_s, or every peer is lost");
     if (!errors_.empty()) return errors_;
     return out;
   }
 
- private:
   std::string at(const YAML::Mark& mark) const {
     if (mark.is_null()) return path_ + ": ";
     return path_ + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) +
@@ -116,8 +139,17 @@ class cluster_file_reader {
     return s;
   }
 
-  std::optional<double> read_positive(const std::string& key, const YAML::Node& node) {
+  std::optional<double> read_seconds(const std::string& key, const YAML::Node& node) {
     auto s = read_scalar<double>(key, node, "a number of seconds");
+    if (s && !std::isfinite(*s)) {
+      error(node, key + " must be a number of seconds");
+      return std::nullopt;
+    }
+    return s;
+  }
+
+  std::optional<double> read_positive(const std::string& key, const YAML::Node& node) {
+    auto s = read_seconds(key, node);
     if (s && *s <= 0) {
       error(node, key + " must be more than 0");
       return std::nullopt;
