@@ -42,14 +42,22 @@ std::optional<std::string> check_tls_files(const cluster::tls_files& f, node_rol
   if (SSL_CTX_check_private_key(ctx.get()) != 1)
     return "the key " + f.key + " does not belong to " + f.certificate;
   // Its own role: the peers would refuse every handshake otherwise.
-  bool is_worker = role == node_role::worker;
   X509* own = SSL_CTX_get0_certificate(ctx.get());
-  if (X509_check_purpose(own, is_worker ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT, 0) !=
-      1)
-    return "the certificate " + f.certificate + " is not for a " +
-           (is_worker ? "worker" : "coordinator") + " (its extended key usage lacks " +
-           (is_worker ? "serverAuth" : "clientAuth") + "); make one with `caudal cert " +
-           "create-node DIR NAME --role " + (is_worker ? "worker" : "coordinator") + "`";
+  struct side {
+    node_role role;
+    int purpose;
+    const char* name;
+    const char* usage;
+  };
+  for (const auto& s : {side{node_role::worker, X509_PURPOSE_SSL_SERVER, "worker", "serverAuth"},
+                        side{node_role::coordinator, X509_PURPOSE_SSL_CLIENT, "coordinator",
+                             "clientAuth"}}) {
+    if (role != s.role && role != node_role::any) continue;
+    if (X509_check_purpose(own, s.purpose, 0) != 1)
+      return "the certificate " + f.certificate + " is not for a " + s.name +
+             " (its extended key usage lacks " + s.usage +
+             "); make one with `caudal cert create-node DIR NAME --role " + s.name + "`";
+  }
   if (SSL_CTX_load_verify_locations(ctx.get(), f.ca.c_str(), nullptr) != 1)
     return "cannot load the CA certificate " + f.ca + ": " + openssl_error();
   return std::nullopt;

@@ -48,8 +48,8 @@ std::string peer_of(const SSL* ssl) {
 std::string why_refused(const SSL* ssl) {
   long verify = SSL_get_verify_result(ssl);
   if (verify == X509_V_ERR_INVALID_PURPOSE)
-    return "its certificate is not a coordinator's (made with --role worker): unsuitable "
-           "certificate purpose";
+    return "its certificate is not for a coordinator (no clientAuth usage: made with --role "
+           "worker?): unsuitable certificate purpose";
   if (verify != X509_V_OK)
     return std::string{"its certificate: "} + X509_verify_cert_error_string(verify);
   unsigned long code = ERR_peek_last_error();

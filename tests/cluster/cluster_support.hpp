@@ -25,6 +25,7 @@
 #include <functional>
 #include <iterator>
 #include <map>
+#include <random>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -87,18 +88,28 @@ inline bool is_running(pid_t pid) {
   return state != 0 && state != 'Z';
 }
 
-/// A loopback port that nothing listens on (bound, then closed again).
+/// A loopback port that nothing listens on (bound, then closed again),
+/// below the ephemeral range: a `--listen 127.0.0.1:0` of a test running
+/// beside cannot take it, and a connect retried to it cannot connect to
+/// itself (a TCP self-connect needs the source port to be the port dialled).
 inline uint16_t closed_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
+  int ephemeral_low = 32768;
+  std::ifstream{"/proc/sys/net/ipv4/ip_local_port_range"} >> ephemeral_low;
+  static std::mt19937 random{std::random_device{}()};
+  std::uniform_int_distribution<int> pick{10000, std::max(10001, ephemeral_low - 1)};
+  for (int tries = 0; tries < 200; ++tries) {
+    auto port = static_cast<uint16_t>(pick(random));
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    bool is_free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    if (is_free) return port;
+  }
+  ADD_FAILURE() << "no free port below " << ephemeral_low;
+  return 0;
 }
 
 inline std::string read_file(const std::string& path) {
@@ -275,7 +286,6 @@ class ClusterTest : public ::testing::Test {
   }
   void kill_now(const worker_process& w) { kill_now(w.pid); }
   void pause(const worker_process& w) { ::kill(w.pid, SIGSTOP); }
-  void go_on(const worker_process& w) { ::kill(w.pid, SIGCONT); }
 
   /// `caudal --db DB args...`, run to its end (60 s at most).
   acceptance::cli_result caudal(std::vector<std::string> args) {
@@ -309,6 +319,24 @@ class ClusterTest : public ::testing::Test {
     std::string argv = "\"" CAUDAL_FIXTURES_DIR "/" + script + "\"";
     for (const auto& a : args) argv += ", \"" + a + "\"";
     return "  " + name + ": {type: command, argv: [" + argv + "]" + extra + "}\n";
+  }
+
+  /// Four branches whose first run of each attempt signals readiness and
+  /// then works `first_s` seconds; a run again of the same attempt answers
+  /// at once.
+  std::string four_branches(const std::string& first_s) {
+    return write("four.yaml",
+                 "version: 1\nname: four\nagents:\n" +
+                     fixture_agent("work", "cluster_agent.sh", {dir_.string(), first_s, "0"}) +
+                     R"(steps:
+  - kind: parallel
+    name: p
+    branches:
+      a: [{name: s, agent: work, input: "a"}]
+      b: [{name: s, agent: work, input: "b"}]
+      c: [{name: s, agent: work, input: "c"}]
+      d: [{name: s, agent: work, input: "d"}]
+)");
   }
 
   /// The cluster_agent.sh lines so far.

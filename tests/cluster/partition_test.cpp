@@ -99,18 +99,7 @@ TEST_F(Partition, ACutOffWorkersAttemptsRunAgainAndItStopsThemOnItsSide) {
   auto near_port = closed_port();
   auto near_address = "127.0.0.1:" + std::to_string(near_port);
   // First runs sleep 30 s; a run again (same idempotency key) answers at once.
-  auto file = write("p.yaml", "version: 1\nname: cut\nagents:\n" +
-                                  fixture_agent("work", "cluster_agent.sh",
-                                                {dir_.string(), "30", "0"}) +
-                                  R"(steps:
-  - kind: parallel
-    name: p
-    branches:
-      a: [{name: s, agent: work, input: "a"}]
-      b: [{name: s, agent: work, input: "b"}]
-      c: [{name: s, agent: work, input: "c"}]
-      d: [{name: s, agent: work, input: "d"}]
-)");
+  auto file = four_branches("30");
   auto cluster = std::vector<std::string>{"--cluster", far_address + "," + near_address, "--tls",
                                           certs, "--name", "coord"};
   auto args = std::vector<std::string>{"run", file, "--json"};

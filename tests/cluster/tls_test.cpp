@@ -76,7 +76,10 @@ TEST_F(Tls, AWorkersCertificateCannotPlaceWorkAndRolesWorkTogether) {
   auto port = ClusterTest::start_tls_worker("w2", 2, certs_).port;
   ASSERT_NE(port, 0);
   auto address = "127.0.0.1:" + std::to_string(port);
-  // A worker's key (stolen from one worker, say) does not command another.
+  // A worker's key (stolen from one worker, say) does not command another:
+  // caudal refuses to start with it (tests/unit/cluster/roles_test.cpp
+  // shows the worker refusing it in the handshake too, for a coordinator
+  // that skips this check).
   auto r = caudal({"run", pipeline(), "--cluster", address, "--tls", certs_, "--name", "w2",
                    "--cluster-wait", "1"});
   EXPECT_EQ(r.code, 2) << r.out << r.err;
