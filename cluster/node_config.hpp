@@ -2,6 +2,8 @@
 /// The CAF configuration every cluster node shares: Caudal's types, the
 /// middleman (with the openssl module for TLS), heartbeats.
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include <caf/fwd.hpp>
@@ -33,5 +35,10 @@ void configure_node(caf::actor_system_config& cfg, const node_settings& settings
 /// ("authentication failed: refused a connection from HOST:PORT: why");
 /// see cluster/tls_audit.cpp.
 void enable_tls_audit();
+
+/// On a node that connects (a coordinator): why the last TLS handshake
+/// with HOST:PORT failed, once (it is forgotten when taken); nothing when
+/// none failed. A host name matches the address it resolved to by port.
+std::optional<std::string> take_connect_failure(const std::string& host, uint16_t port);
 
 }  // namespace caudal::cluster

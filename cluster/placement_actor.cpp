@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cluster/executor.hpp"
+#include "cluster/node_config.hpp"
 #include "cluster/placement.hpp"
 #include "messages/type_ids.hpp"
 
@@ -125,8 +126,14 @@ class placement_driver {
     auto& w = st_.workers[i];
     auto text = self_->system().render(err);
     // A TLS peer that does not accept us (or we it) drops the connection
-    // inside the handshake (docs/cluster-tls.md).
-    if (st_.config.is_tls && err == caf::sec::disconnect_during_handshake)
+    // inside the handshake (docs/cluster-tls.md); OpenSSL's reason, when
+    // the handshake got that far, comes from cluster/tls_audit.cpp.
+    auto tls_failure = st_.config.is_tls
+                           ? take_connect_failure(w.address.host, w.address.port)
+                           : std::nullopt;
+    if (tls_failure)
+      text = "authentication failed: " + *tls_failure;
+    else if (st_.config.is_tls && err == caf::sec::disconnect_during_handshake)
       text = "authentication failed (its certificate is not signed by the cluster's CA or not "
              "a worker's, it does not speak TLS, or it refused ours): " + text;
     else if (err == caf::sec::disconnect_during_handshake)
