@@ -403,6 +403,7 @@ class pipeline_driver {
     if (link.plan.needs_context) req.context = st_.scope.context;
     if (link.plan.needs_steps) req.steps = st_.scope.steps_scope;
     req.idempotency_key = st_.env->run_id + ":" + link.path + ":" + std::to_string(link.attempt);
+    req.is_cost_limited = link.plan.is_cost_limited;
     st_.env->emit(event_kind::attempt_started, link.path, link.attempt, req);
     ++st_.attempt_serial;
     st_.attempt = st_.env->launch(self_, link.plan, req);

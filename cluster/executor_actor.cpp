@@ -164,6 +164,7 @@ caf::behavior executor_actor(executor_self* self, executor_config config) {
         if (!pipe) return refuse(why);
         auto plan = make_attempt_plan(pipe, req.step_locator, st.config.agents);
         plan.node = st.config.name;
+        plan.is_cost_limited = req.is_cost_limited;
         auto what = req.run_id + "/" + req.step_path + "#" + std::to_string(req.attempt);
         auto req_path = req.step_path;
         auto req_attempt = req.attempt;

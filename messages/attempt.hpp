@@ -44,6 +44,9 @@ struct attempt_request {
   value context;
   value steps;  ///< `steps.<name>.output` of earlier steps in scope
   std::string idempotency_key;
+  /// A cost limit covers the run (attempt_plan::is_cost_limited), for an
+  /// executor on another node. Not journaled: a resumed run derives it again.
+  bool is_cost_limited = false;
 
   friend bool operator==(const attempt_request&, const attempt_request&) = default;
 
@@ -54,7 +57,8 @@ struct attempt_request {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, attempt_request& x) {
   return f(caf::meta::type_name("attempt_request"), x.run_id, x.step_path, x.step_locator,
-           x.attempt, x.feedback, x.input, x.context, x.steps, x.idempotency_key);
+           x.attempt, x.feedback, x.input, x.context, x.steps, x.idempotency_key,
+           x.is_cost_limited);
 }
 
 struct attempt_result {

@@ -81,6 +81,27 @@ TEST_P(UsageLimit, ABreachOnOneWorkerCancelsTheBranchesRunningOnAllWorkers) {
   EXPECT_LT(clock_type::now() - started, 5s);
 }
 
+// SPEC §4: tokens of a model with no price, under a cost limit, fail the
+// run before any more spending, wherever the attempt ran.
+class UnpricedUsage : public ClusterTest {};
+
+TEST_F(UnpricedUsage, TokensOfAModelWithNoPriceOnAWorkerStopARunWithACostLimit) {
+  auto w1 = start_worker("w1", 2);
+  auto text = "version: 1\nname: unpriced\nlimits: {total_cost_usd: 5}\nagents:\n" +
+              fixture_agent("quick", "usage_sleeper.sh", {dir_.string(), "0", "60", "40", "m"},
+                            ", protocol: jsonl") +
+              "steps:\n  - kind: parallel\n    name: p\n    branches:\n"
+              "      b1: [{name: s, agent: quick}]\n";
+  auto flags = cluster_flags({w1});
+  std::vector<std::string> args{"run", write("unpriced.yaml", text), "--json"};
+  args.insert(args.end(), flags.begin(), flags.end());
+  auto r = caudal(args);
+  EXPECT_EQ(r.code, 3) << r.out << r.err;
+  auto result = value::parse(r.out, nullptr, false);
+  EXPECT_EQ(result["status"], "usage_limit_exceeded") << r.out;
+  EXPECT_EQ(result["error"], "PricingNotConfigured: model 'm'") << r.out;
+}
+
 INSTANTIATE_TEST_SUITE_P(
     ByKind, UsageLimit,
     ::testing::Values(limit_case{"Tokens", "limits: {total_tokens: 50}\n",
