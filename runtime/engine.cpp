@@ -228,8 +228,8 @@ run_handle engine::start(const run_request& request) {
     c->placement = impl_->placement;
     c->pipeline_source = request.pipeline->source;
     c->pipeline_file = request.pipeline->file;
-    c->pipeline_key = std::to_string(std::hash<std::string>{}(c->pipeline_source)) + "-" +
-                      std::to_string(c->pipeline_source.size());
+    // Workers keep pipelines by this key: two texts must never share it.
+    c->pipeline_key = sha256_hex(c->pipeline_source);
     env->launch = cluster::cluster_launcher(std::move(env->launch), std::move(c));
   }
   const usage_limits limits = tighten(request.pipeline->limits, request.limits);

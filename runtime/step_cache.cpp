@@ -106,19 +106,24 @@ value fingerprint_of(const pipeline& p, const step_spec& spec) {
 
 }  // namespace
 
-std::string step_fingerprint_text(const pipeline& p, const step_spec& spec) {
-  return fingerprint_of(p, spec).dump(-1, ' ', false, value::error_handler_t::replace);
-}
-
 // Hashed in canonical msgpack, not as the JSON text: the text shows bytes
 // that are not UTF-8 (in a template, in argv) as U+FFFD, so two different
 // definitions could share it.
 std::string step_fingerprint(const pipeline& p, const step_spec& spec) {
-  std::string packed;
-  string_stream stream{packed};
-  json_packer o(stream);
-  pack_as_json(o, fingerprint_of(p, spec));
-  return digest_of(packed);
+  sha256 h;
+  std::string scratch;
+  hash_part(h, 'f', fingerprint_of(p, spec), scratch);
+  return h.finish();
+}
+
+std::string sha256_hex(std::string_view bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : digest_of(bytes)) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
 }
 
 void assign_cache_fingerprints(pipeline& p) {

@@ -33,12 +33,13 @@ namespace storage {
 class kv_store;
 }
 
-/// The fingerprint of `spec` as canonical JSON text (sorted keys, no
-/// spaces); what step_fingerprint hashes. Exposed for tests and debugging.
-std::string step_fingerprint_text(const pipeline& p, const step_spec& spec);
-
-/// SHA-256 of step_fingerprint_text, 32 raw bytes.
+/// SHA-256 of `spec`'s definition (agent type and settings, max_retries,
+/// timeout_s, processors, validators, plugins; for command agents the
+/// pipeline's directory) in canonical msgpack form, 32 raw bytes.
 std::string step_fingerprint(const pipeline& p, const step_spec& spec);
+
+/// SHA-256 of `bytes`, as 64 lowercase hex digits.
+std::string sha256_hex(std::string_view bytes);
 
 /// Fills `cache_fingerprint` of every step of `p` that has `cache`, at any
 /// depth (fallbacks included). The loader calls it on a pipeline it accepts.
