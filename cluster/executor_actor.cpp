@@ -41,10 +41,10 @@ struct executor_state {
   executor_config config;
   std::map<std::string, std::shared_ptr<const pipeline>> pipelines;
   std::vector<std::string> pipeline_order;  // oldest first
+  // By attempt; each attempt's supervisor (on a coordinator) is monitored
+  // too: when one is lost, its attempt is cancelled instead of holding a
+  // slot for nobody.
   std::map<caf::actor_addr, running_attempt> running;
-  // Each attempt's supervisor (on a coordinator): when one is lost, its
-  // attempt is cancelled instead of holding a slot for nobody.
-  std::multimap<caf::actor_addr, caf::actor> supervised;
   // Asked to cancel everything: answered once nothing runs any more.
   std::vector<caf::response_promise> drained;
 };
@@ -98,20 +98,17 @@ caf::behavior executor_actor(executor_self* self, executor_config config) {
   self->state.config = std::move(config);
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
-    auto [first, last] = st.supervised.equal_range(msg.source);
-    if (first != last) {
-      for (auto s = first; s != last; ++s) {
-        if (msg.reason == caf::exit_reason::normal || !st.running.count(s->second.address()))
-          continue;
-        spdlog::warn("attempt {}: its coordinator is gone ({}); cancelling it",
-                     st.running[s->second.address()].what, self->system().render(msg.reason));
-        self->send(s->second, cancel_atom::value);
-      }
-      st.supervised.erase(first, last);
+    auto it = st.running.find(msg.source);
+    if (it == st.running.end()) {  // a supervisor's
+      if (msg.reason == caf::exit_reason::normal) return;
+      for (auto& [addr, a] : st.running)
+        if (a.supervisor.address() == msg.source) {
+          spdlog::warn("attempt {}: its coordinator is gone ({}); cancelling it", a.what,
+                       self->system().render(msg.reason));
+          self->send(a.actor, cancel_atom::value);
+        }
       return;
     }
-    auto it = st.running.find(msg.source);
-    if (it == st.running.end()) return;
     if (msg.reason != caf::exit_reason::normal) {
       // Attempt actors answer, then quit normally: this one died without
       // answering (its supervisor does not monitor it across the network).
@@ -169,10 +166,8 @@ caf::behavior executor_actor(executor_self* self, executor_config config) {
         auto req_path = req.step_path;
         auto req_attempt = req.attempt;
         self->monitor(supervisor);
-        auto slot = st.supervised.emplace(supervisor.address(), caf::actor{});
         auto attempt = spawn_attempt_actor(self->system(), std::move(plan), std::move(req),
                                            supervisor, st.config.pool);
-        slot->second = attempt;
         self->monitor(attempt);
         st.running[attempt.address()] = {attempt, what, std::chrono::steady_clock::now(),
                                          supervisor, req_path, req_attempt};
