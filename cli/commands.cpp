@@ -136,25 +136,21 @@ int run_command(const global_options& globals, const run_options& o) {
   request.run_id = o.run_id;
   request.limits = {o.max_cost, o.max_tokens};
   warn_looser_limits(loaded.pipeline->limits, request.limits);
-  return execute(eng, interrupts, request, o.as_json);
+  return execute(eng, interrupts, std::move(request), o.as_json);
 }
 
-int execute(engine& eng, interrupt_watch& interrupts, const run_request& request, bool as_json) {
+int execute(engine& eng, interrupt_watch& interrupts, run_request request, bool as_json) {
   auto terminal = detect_terminal();
   std::shared_ptr<live_output> live;
-  const run_request* to_start = &request;
-  run_request live_request;
   if (is_live_output(terminal, as_json)) {
     // Shared with the callback: a cancelled run's helper threads may still
     // deliver a late chunk after wait() returned (finish() then ignores it).
     live = std::make_shared<live_output>(
         live_output::for_terminal(terminal, request.pipeline->steps.size(),
                                   request.replay ? request.replay->spent() : usage{}));
-    live_request = request;
-    live_request.on_event = [live](const run_event& e) { live->on_event(e); };
-    to_start = &live_request;
+    request.on_event = [live](const run_event& e) { live->on_event(e); };
   }
-  auto handle = eng.start(*to_start);
+  auto handle = eng.start(request);
   interrupts.on_signal([handle]() mutable { handle.cancel(); });
   auto outcome = handle.wait();
   interrupts.on_signal(nullptr);  // the handle must not outlive the engine

@@ -118,7 +118,7 @@ int exit_code_for(run_status s);
 /// `caudal run` does, and returns the exit code. On a terminal without
 /// `as_json`, streamed chunks and a progress line are shown while it runs
 /// (cli/live_output.hpp).
-int execute(engine& eng, interrupt_watch& interrupts, const run_request& request, bool as_json);
+int execute(engine& eng, interrupt_watch& interrupts, run_request request, bool as_json);
 
 /// The output (a string raw, anything else as JSON), or with `as_json` the
 /// whole result; a run that did not complete says why on stderr.

@@ -55,21 +55,25 @@ std::string money(double usd) {
 }  // namespace
 
 bool progress_line::add(const run_event& e) {
-  auto running = std::find_if(running_.begin(), running_.end(),
-                              [&](const running_step& r) { return r.path == e.path; });
+  // Only the events that change the line look the step up (not chunks).
+  auto stop_running = [&] {
+    auto running = std::find_if(running_.begin(), running_.end(),
+                                [&](const running_step& r) { return r.path == e.path; });
+    if (running != running_.end()) running_.erase(running);
+  };
   switch (e.kind) {
     case event_kind::attempt_started:
-      if (running != running_.end()) running_.erase(running);
+      stop_running();
       running_.push_back({e.path, e.attempt});
       return true;
     case event_kind::attempt_finished:
-      if (running != running_.end()) running_.erase(running);
+      stop_running();
       if (e.data.is_object() && e.data.contains("usage")) spent_ += e.data.at("usage").get<usage>();
       return true;
     case event_kind::step_finished:
       // A step restored on resume or served from the cache ends without an
       // attempt; a construct ends after its children.
-      if (running != running_.end()) running_.erase(running);
+      stop_running();
       if (is_top_level(e.path)) ++done_steps_;
       return true;
     case event_kind::run_started:

@@ -29,8 +29,6 @@ class progress_line {
   /// How many steps have an attempt running now.
   size_t running_count() const { return running_.size(); }
 
-  const usage& spent() const { return spent_; }
-
   /// The line, at most `columns - 1` characters wide (so the cursor never
   /// wraps); with `is_styled`, SGR codes for bold, colour and dim parts.
   std::string render(int columns, bool is_styled) const;

@@ -32,7 +32,7 @@ int resume_one(engine& eng, interrupt_watch& interrupts, const std::string& run_
   auto prepared = eng.prepare_resume(request);
   switch (prepared.why) {
     case refusal::none:
-      return execute(eng, interrupts, *prepared.request, o.as_json);
+      return execute(eng, interrupts, std::move(*prepared.request), o.as_json);
     case refusal::already_ended:
       std::cerr << "caudal: " << prepared.message << '\n';
       // Reported as it ended: the journal keeps the outcome.
