@@ -347,12 +347,9 @@ class pipeline_driver {
   void start_attempt() {
     auto& link = st_.chain.back();
     // Resuming: an attempt that finished before the crash is not run again
-    // (a cancelled one is: it never finished its work; so is one that found
-    // no cluster worker).
+    // (replay_index leaves out the ones that must).
     if (const auto* done = st_.env->replay ? st_.env->replay->attempt(link.path, link.attempt)
-                                           : nullptr;
-        done != nullptr && done->failure != failure_class::cancelled &&
-        done->failure != failure_class::unavailable)
+                                           : nullptr)
       return on_result(*done, true);
     if (st_.env->governor && st_.env->governor_halted->load(std::memory_order_acquire)) {
       // The run has halted; its cancel may still be on the way down the

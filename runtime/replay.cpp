@@ -10,7 +10,11 @@ replay_index::replay_index(const std::vector<run_event>& events) {
     if (e.kind == event_kind::attempt_finished) {
       auto attempt = e.data.get<attempt_result>();
       spent_ += attempt.usage;
-      attempts_[e.path + "#" + std::to_string(e.attempt)] = std::move(attempt);
+      // A cancelled attempt never finished its work, and one that found no
+      // cluster worker never started it: both run again.
+      if (attempt.failure != failure_class::cancelled &&
+          attempt.failure != failure_class::unavailable)
+        attempts_[e.path + "#" + std::to_string(e.attempt)] = std::move(attempt);
     }
     if (e.kind != event_kind::step_finished) continue;
     auto result = e.data.get<step_result>();

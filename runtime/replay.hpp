@@ -23,7 +23,8 @@ class replay_index {
   const step_result* find(const std::string& path) const;
 
   /// The journaled result of attempt `n` of the step (or fallback) at `path`,
-  /// or null.
+  /// or null; null too when it was cancelled or found no cluster worker
+  /// (it runs again).
   const attempt_result* attempt(const std::string& path, int n) const;
 
   /// The answer given to the paused hitl step at `path`, or null.

@@ -56,5 +56,23 @@ TEST(Replay, RestoresFinishedAttemptsByPathAndNumber) {
   EXPECT_EQ(replay.answer("s"), nullptr);
 }
 
+TEST(Replay, RunsCancelledAttemptsAndOnesThatFoundNoWorkerAgainButCountsTheirSpending) {
+  attempt_result cancelled;
+  cancelled.step_path = "s";
+  cancelled.failure = failure_class::cancelled;
+  cancelled.usage.prompt_tokens = 7;
+  attempt_result no_worker;
+  no_worker.step_path = "t";
+  no_worker.failure = failure_class::unavailable;
+  std::vector<run_event> events{
+      run_event{event_kind::attempt_finished, "r", "s", 1, 0, value(cancelled)},
+      run_event{event_kind::attempt_finished, "r", "t", 1, 0, value(no_worker)},
+  };
+  replay_index replay{events};
+  EXPECT_EQ(replay.attempt("s", 1), nullptr);
+  EXPECT_EQ(replay.attempt("t", 1), nullptr);
+  EXPECT_EQ(replay.spent().prompt_tokens, 7);
+}
+
 }  // namespace
 }  // namespace caudal
