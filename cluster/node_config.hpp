@@ -26,6 +26,17 @@ struct node_settings {
   double connection_timeout_s = 2;
 };
 
+/// A node's settings from its options (worker_options, cluster_options).
+template <class Options>
+node_settings node_settings_of(const Options& o) {
+  node_settings s;
+  s.is_tls = !o.is_insecure;
+  if (s.is_tls) s.files = tls_files_in(o.tls_dir, o.name);
+  s.heartbeat_s = o.heartbeat_s;
+  s.connection_timeout_s = o.connection_timeout_s;
+  return s;
+}
+
 /// Loads the middleman (and the openssl manager with `files` when is_tls)
 /// and sets the heartbeat and the connection timeout. Both ends of a
 /// connection need the heartbeat (docs/cluster-tls.md).

@@ -25,14 +25,11 @@
 #include <caf/fwd.hpp>
 
 #include "actors/run_env.hpp"
+#include "caudal/cluster.hpp"
 
 namespace caudal::cluster {
 
-struct worker_address {
-  std::string host;
-  uint16_t port = 0;
-  std::string text() const { return host + ":" + std::to_string(port); }
-};
+using worker_address = host_port;
 
 struct placement_config {
   std::vector<worker_address> workers;

@@ -90,11 +90,7 @@ std::variant<std::unique_ptr<worker_node>, std::string> worker_node::start(worke
   if (error || !std::filesystem::is_directory(workdir))
     return "--workdir: '" + o.workdir + "' is not a directory";
 
-  cluster::node_settings settings;
-  settings.is_tls = !o.is_insecure;
-  if (settings.is_tls) settings.files = cluster::tls_files_in(o.tls_dir, o.name);
-  settings.heartbeat_s = o.heartbeat_s;
-  settings.connection_timeout_s = o.connection_timeout_s;
+  auto settings = cluster::node_settings_of(o);
   if (settings.is_tls) cluster::enable_tls_audit();
   auto node = std::make_unique<impl>(settings);
   node->host = host;
@@ -118,7 +114,7 @@ std::variant<std::unique_ptr<worker_node>, std::string> worker_node::start(worke
                    : caf::io::publish(node->executor, port, host.c_str(), true);
   if (!bound) return "cannot listen on " + o.listen + ": " + node->system.render(bound.error());
   node->port = *bound;
-  node->name = o.name.empty() ? host + ":" + std::to_string(node->port) : o.name;
+  node->name = o.name.empty() ? host_port{host, node->port}.text() : o.name;
   ::setenv("CAUDAL_NODE", node->name.c_str(), 1);
   caf::anon_send(node->executor, name_atom::value, node->name);
   return std::make_unique<worker_node>(std::move(node));

@@ -46,14 +46,7 @@ struct engine_config : caf::actor_system_config {
     set("scheduler.max-threads", threads > 0 ? threads : size_t{1});
 
     set("logger.verbosity", caf::atom("quiet"));
-    if (cluster) {
-      cluster::node_settings node;
-      node.is_tls = !cluster->is_insecure;
-      if (node.is_tls) node.files = cluster::tls_files_in(cluster->tls_dir, cluster->name);
-      node.heartbeat_s = cluster->heartbeat_s;
-      node.connection_timeout_s = cluster->connection_timeout_s;
-      cluster::configure_node(*this, node);
-    }
+    if (cluster) cluster::configure_node(*this, cluster::node_settings_of(*cluster));
   }
 };
 
@@ -62,8 +55,7 @@ std::vector<cluster::worker_address> parse_workers(const cluster_options& c) {
   for (const auto& w : c.workers) {
     auto parsed = parse_host_port(w);
     if (auto* why = std::get_if<std::string>(&parsed)) throw std::invalid_argument(*why);
-    const auto& hp = std::get<host_port>(parsed);
-    out.push_back({hp.host, hp.port});
+    out.push_back(std::get<host_port>(parsed));
   }
   return out;
 }

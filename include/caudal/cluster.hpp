@@ -69,6 +69,11 @@ struct worker_options {
 struct host_port {
   std::string host;
   uint16_t port = 0;
+  /// "host:port", an IPv6 host in brackets ("[::1]:7000").
+  std::string text() const {
+    auto shown = host.find(':') == std::string::npos ? host : "[" + host + "]";
+    return shown + ":" + std::to_string(port);
+  }
 };
 std::variant<host_port, std::string> parse_host_port(const std::string& text);
 
