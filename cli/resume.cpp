@@ -41,14 +41,10 @@ int resume_one(engine& eng, interrupt_watch& interrupts, const std::string& run_
     case refusal::answer_ambiguous:
       std::cerr << "caudal: " << prepared.message << " with --step PATH\n";
       return exit_invalid;
-    case refusal::answer_refused:
-      std::cerr << "caudal: " << prepared.message << '\n';
-      return exit_invalid;
     case refusal::invalid_pipeline:
-      for (const auto& d : prepared.errors) std::cerr << d.to_string() << '\n';
-      std::cerr << "caudal: " << prepared.message << '\n';
-      return exit_invalid;
+    case refusal::answer_refused:
     case refusal::unknown_run:
+      for (const auto& d : prepared.errors) std::cerr << d.to_string() << '\n';
       std::cerr << "caudal: " << prepared.message << '\n';
       return exit_invalid;
     case refusal::no_database:

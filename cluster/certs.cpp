@@ -47,18 +47,6 @@ cert_error fail(cert_error_code code, std::string message) {
   return {code, std::move(message)};
 }
 
-/// Drains OpenSSL's error queue of this thread into one line.
-std::string openssl_errors() {
-  std::string text;
-  while (unsigned long code = ERR_get_error()) {
-    char line[256];
-    ERR_error_string_n(code, line, sizeof line);
-    if (!text.empty()) text += "; ";
-    text += line;
-  }
-  return text.empty() ? "no OpenSSL error reported" : text;
-}
-
 cert_error crypto_failure(const std::string& what) {
   return fail(cert_error_code::crypto_error, what + ": " + openssl_errors());
 }

@@ -16,15 +16,6 @@ namespace caudal {
 
 namespace {
 
-std::string openssl_error() {
-  unsigned long code = ERR_get_error();
-  if (code == 0) return "unknown OpenSSL error";
-  char text[256];
-  ERR_error_string_n(code, text, sizeof text);
-  ERR_clear_error();
-  return text;
-}
-
 // Loads the three files the way a TLS node will (docs/cluster-tls.md: CAF
 // reads them only at the first connection and aborts the process if they
 // are bad, so they are checked before anything starts).
@@ -34,11 +25,11 @@ std::optional<std::string> check_tls_files(const cluster::tls_files& f, node_rol
       return "missing " + path + " (make it with `caudal cert create-ca` / `caudal cert " +
              "create-node`)";
   cluster::openssl_ptr<SSL_CTX, SSL_CTX_free> ctx{SSL_CTX_new(TLS_method())};
-  if (!ctx) return "cannot create a TLS context: " + openssl_error();
+  if (!ctx) return "cannot create a TLS context: " + cluster::openssl_errors();
   if (SSL_CTX_use_certificate_chain_file(ctx.get(), f.certificate.c_str()) != 1)
-    return "cannot load the certificate " + f.certificate + ": " + openssl_error();
+    return "cannot load the certificate " + f.certificate + ": " + cluster::openssl_errors();
   if (SSL_CTX_use_PrivateKey_file(ctx.get(), f.key.c_str(), SSL_FILETYPE_PEM) != 1)
-    return "cannot load the key " + f.key + ": " + openssl_error();
+    return "cannot load the key " + f.key + ": " + cluster::openssl_errors();
   if (SSL_CTX_check_private_key(ctx.get()) != 1)
     return "the key " + f.key + " does not belong to " + f.certificate;
   // Its own role: the peers would refuse every handshake otherwise.
@@ -59,7 +50,7 @@ std::optional<std::string> check_tls_files(const cluster::tls_files& f, node_rol
              "); make one with `caudal cert create-node DIR NAME --role " + s.name + "`";
   }
   if (SSL_CTX_load_verify_locations(ctx.get(), f.ca.c_str(), nullptr) != 1)
-    return "cannot load the CA certificate " + f.ca + ": " + openssl_error();
+    return "cannot load the CA certificate " + f.ca + ": " + cluster::openssl_errors();
   return std::nullopt;
 }
 
