@@ -14,6 +14,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "caudal/cluster.hpp"
+#include "runtime/diagnostics.hpp"
 
 namespace caudal {
 
@@ -42,12 +43,7 @@ class cluster_file_reader {
     if (!in) return path_ + ": cannot read the cluster file: " + std::strerror(errno);
     std::stringstream text;
     text << in.rdbuf();
-    YAML::Node root;
-    try {
-      root = YAML::Load(text.str());
-    } catch (const YAML::ParserException& e) {
-      return at(e.mark) + e.msg;
-    }
+    YAML::Node root = YAML::Load(text.str());  // a parse error: caught in read()
     if (!root.IsMap()) return path_ + ":1:1: a cluster file is a mapping (" + known_keys + ")";
     cluster_options out;
     bool has_workers = false;
@@ -106,10 +102,12 @@ class cluster_file_reader {
     return out;
   }
 
+  // `file:line:col: ` (the form every load error takes, diagnostic).
   std::string at(const YAML::Mark& mark) const {
-    if (mark.is_null()) return path_ + ": ";
-    return path_ + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) +
-           ": ";
+    diagnostic d;
+    d.pos.file = path_;
+    if (!mark.is_null()) d.pos = {path_, mark.line + 1, mark.column + 1};
+    return d.to_string();
   }
 
   void error(const YAML::Mark& mark, const std::string& message) {
